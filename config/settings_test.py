@@ -1,0 +1,37 @@
+"""Settings for the test suite: the development defaults plus what tests need.
+
+DATABASE_URL and REDIS_URL still come from the environment, so CI runs the same
+suite on PostgreSQL with the Redis broker.
+"""
+
+import os
+import socket
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# Tests that talk HTTP to the sandbox use pytest-django's live_server; allauth reads its
+# Graph URLs at import time, so the live server's port is chosen here, before Django starts.
+# A free port per test process lets several suites run on one machine at once.
+_port = int(os.environ.get("TEST_LIVE_SERVER_PORT") or _free_port())
+os.environ["DJANGO_LIVE_TEST_SERVER_ADDRESS"] = f"127.0.0.1:{_port}"
+os.environ.setdefault("SITE_URL", f"http://127.0.0.1:{_port}")
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("SANDBOX", "1")
+os.environ.setdefault("Q_SYNC", "1")
+for _name in ("FACEBOOK_GRAPH_URL", "FACEBOOK_WWW_URL", "AMPLITUDE_API_URL", "FACEBOOK_APP_ID", "FACEBOOK_APP_SECRET"):
+    # A developer's exported real-service settings must never leak into tests.
+    os.environ.pop(_name, None)
+
+from config.settings import *  # noqa: E402,F403
+
+LIVE_SERVER_PORT = _port
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,224 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from integrations.access import Role, forget_project_roles, is_superuser
+from integrations.admin_base import ProjectScopedAdmin, SystemWrittenAdmin
+from integrations.audit import AuditActions, audit_record, summarize_changes
+from integrations.models import AuditEvent, FacebookConnection, KeyMapping, Project, ProjectMembership
+
+SECRET_FIELDS = ("amplitude_api_key", "amplitude_secret_key")
+
+
+class ProjectForm(forms.ModelForm):
+    """Secrets are write-only: an empty box keeps the stored value."""
+
+    class Meta:
+        model = Project
+        fields = [
+            "name",
+            "slug",
+            "amplitude_project_id",
+            "amplitude_region",
+            "amplitude_api_key",
+            "amplitude_secret_key",
+            "default_country",
+            "time_zone",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in SECRET_FIELDS:
+            field = self.fields[name]
+            field.required = False
+            is_set = bool(self.instance.pk and getattr(self.instance, name))
+            field.help_text = (
+                "Stored encrypted. Leave empty to keep the current value." if is_set else "Not set yet."
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in SECRET_FIELDS:
+            if not cleaned.get(name) and self.instance.pk:
+                cleaned[name] = getattr(Project.objects.get(pk=self.instance.pk), name)
+        if cleaned.get("default_country"):
+            cleaned["default_country"] = cleaned["default_country"].upper()
+        return cleaned
+
+
+@admin.register(Project)
+class ProjectAdmin(ProjectScopedAdmin):
+    form = ProjectForm
+    project_path = ""
+    edit_role = Role.ADMIN
+    list_display = ["name", "slug", "amplitude_region", "default_country", "time_zone", "created_at"]
+    list_filter = ["amplitude_region"]
+    search_fields = ["name", "slug", "amplitude_project_id"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A project is created by a superuser, who then names its project admins.
+        return is_superuser(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return is_superuser(request.user)
+
+    def save_model(self, request, obj, form, change):
+        changed = [name for name in form.changed_data if name in form.fields]
+        super().save_model(request, obj, form, change)
+        audit_record(
+            action=AuditActions.PROJECT_CHANGED if change else AuditActions.PROJECT_CREATED,
+            request=request,
+            project=obj,
+            target=obj,
+            changes=summarize_changes(obj, changed, before=dict(form.initial)),
+        )
+
+
+@admin.register(ProjectMembership)
+class ProjectMembershipAdmin(ProjectScopedAdmin):
+    edit_role = Role.ADMIN
+    list_display = ["user", "project", "role", "created_at"]
+    list_filter = ["role", "project"]
+    list_select_related = ["user", "project"]
+    search_fields = ["user__username", "user__email", "project__name"]
+    autocomplete_fields = ["user"]
+
+    def save_model(self, request, obj, form, change):
+        before = dict(form.initial)
+        super().save_model(request, obj, form, change)
+        forget_project_roles(request.user)
+        audit_record(
+            action=AuditActions.MEMBERSHIP_CHANGED if change else AuditActions.MEMBERSHIP_ADDED,
+            request=request,
+            project=obj.project,
+            target=obj,
+            changes=summarize_changes(obj, list(form.changed_data), before=before),
+        )
+
+    def delete_model(self, request, obj):
+        project, label = obj.project, str(obj)
+        super().delete_model(request, obj)
+        audit_record(
+            action=AuditActions.MEMBERSHIP_REMOVED,
+            request=request,
+            project=project,
+            changes={"membership": label},
+        )
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("project", "user"):
+            self.delete_model(request, membership)
+
+
+@admin.register(FacebookConnection)
+class FacebookConnectionAdmin(ProjectScopedAdmin):
+    edit_role = Role.ADMIN
+    list_display = [
+        "__str__",
+        "status",
+        "terms_status",
+        "facebook_user_name",
+        "business_name",
+        "token_expires_at",
+        "last_checked_at",
+    ]
+    list_filter = ["status", "terms_status", "token_source", "project"]
+    list_select_related = ["project"]
+    search_fields = ["ad_account_name", "ad_account_id", "business_name", "facebook_user_name", "project__name"]
+    # The token never appears in a form or page; it is written by the connect flows only.
+    exclude = ["access_token"]
+    readonly_fields = [
+        "connected_by",
+        "connected_at",
+        "token_source",
+        "facebook_user_id",
+        "facebook_user_name",
+        "token_expires_at",
+        "granted_scopes",
+        "ad_account_id",
+        "ad_account_name",
+        "ad_account_currency",
+        "business_id",
+        "business_name",
+        "terms_status",
+        "status",
+        "problem_code",
+        "problem_message",
+        "problem_fix",
+        "last_checked_at",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The project is chosen when connecting and never moved afterwards.
+        return [*self.readonly_fields, "project"] if obj is not None else self.readonly_fields
+
+
+@admin.register(KeyMapping)
+class KeyMappingAdmin(ProjectScopedAdmin):
+    list_display = ["project", "facebook_key", "source", "property_name", "updated_at"]
+    list_filter = ["facebook_key", "source", "project"]
+    list_select_related = ["project"]
+    search_fields = ["project__name", "property_name"]
+
+    def save_model(self, request, obj, form, change):
+        before = dict(form.initial)
+        super().save_model(request, obj, form, change)
+        if change:
+            changes = {"operation": "changed", **summarize_changes(obj, list(form.changed_data), before=before)}
+        else:
+            changes = {"operation": "added", "mapping": str(obj)}
+        audit_record(
+            action=AuditActions.KEY_MAPPING_CHANGED,
+            request=request,
+            project=obj.project,
+            target=obj,
+            changes=changes,
+        )
+
+    def delete_model(self, request, obj):
+        project, label = obj.project, str(obj)
+        super().delete_model(request, obj)
+        audit_record(
+            action=AuditActions.KEY_MAPPING_CHANGED,
+            request=request,
+            project=project,
+            changes={"operation": "removed", "mapping": label},
+        )
+
+    def delete_queryset(self, request, queryset):
+        for mapping in queryset.select_related("project"):
+            self.delete_model(request, mapping)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(SystemWrittenAdmin):
+    list_display = ["created_at", "actor_label", "project_label", "action", "target_label", "ip_address"]
+    list_filter = ["action", "project"]
+    search_fields = ["actor_label", "target_label", "action"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "created_at",
+        "actor",
+        "actor_label",
+        "project",
+        "project_label",
+        "action",
+        "target_type",
+        "target_id",
+        "target_label",
+        "changes",
+        "ip_address",
+    ]
+
+
+# allauth's SocialToken admin shows the start of each token in plain text; tokens are
+# not stored there anyway (SOCIALACCOUNT_STORE_TOKENS = False), and the page must not exist.
+try:
+    from allauth.socialaccount.models import SocialToken
+
+    admin.site.unregister(SocialToken)
+except (ImportError, admin.sites.NotRegistered):  # pragma: no cover - allauth layout changed
+    pass

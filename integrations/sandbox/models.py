@@ -1,0 +1,1 @@
+"""State of the local Facebook (the sandbox owns these tables)."""

@@ -1,0 +1,3 @@
+"""The sandbox's URLconf: Meta's and Amplitude's own paths, relative to the mount point."""
+
+urlpatterns: list = []
