@@ -19,6 +19,7 @@ install: $(STAMP)
 run: install
 	$(PY) scripts/write_dev_env.py
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py setup_schedules
 	$(PY) manage.py seed_demo
 	$(PY) manage.py serve
 

@@ -1,3 +1,5 @@
+"""Admin for projects and who is a member of them."""
+
 from __future__ import annotations
 
 from django import forms
@@ -5,9 +7,9 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from integrations.access import Role, forget_project_roles, is_superuser
-from integrations.admin_base import ProjectScopedAdmin, SystemWrittenAdmin
+from integrations.admin_base import ProjectScopedAdmin
 from integrations.audit import AuditActions, audit_record, summarize_changes
-from integrations.models import AuditEvent, FacebookConnection, KeyMapping, Project, ProjectMembership
+from integrations.models import Project, ProjectMembership
 
 SECRET_FIELDS = ("amplitude_api_key", "amplitude_secret_key")
 
@@ -111,114 +113,3 @@ class ProjectMembershipAdmin(ProjectScopedAdmin):
     def delete_queryset(self, request, queryset):
         for membership in queryset.select_related("project", "user"):
             self.delete_model(request, membership)
-
-
-@admin.register(FacebookConnection)
-class FacebookConnectionAdmin(ProjectScopedAdmin):
-    edit_role = Role.ADMIN
-    list_display = [
-        "__str__",
-        "status",
-        "terms_status",
-        "facebook_user_name",
-        "business_name",
-        "token_expires_at",
-        "last_checked_at",
-    ]
-    list_filter = ["status", "terms_status", "token_source", "project"]
-    list_select_related = ["project"]
-    search_fields = ["ad_account_name", "ad_account_id", "business_name", "facebook_user_name", "project__name"]
-    # The token never appears in a form or page; it is written by the connect flows only.
-    exclude = ["access_token"]
-    readonly_fields = [
-        "connected_by",
-        "connected_at",
-        "token_source",
-        "facebook_user_id",
-        "facebook_user_name",
-        "token_expires_at",
-        "granted_scopes",
-        "ad_account_id",
-        "ad_account_name",
-        "ad_account_currency",
-        "business_id",
-        "business_name",
-        "terms_status",
-        "status",
-        "problem_code",
-        "problem_message",
-        "problem_fix",
-        "last_checked_at",
-    ]
-
-    def get_readonly_fields(self, request, obj=None):
-        # The project is chosen when connecting and never moved afterwards.
-        return [*self.readonly_fields, "project"] if obj is not None else self.readonly_fields
-
-
-@admin.register(KeyMapping)
-class KeyMappingAdmin(ProjectScopedAdmin):
-    list_display = ["project", "facebook_key", "source", "property_name", "updated_at"]
-    list_filter = ["facebook_key", "source", "project"]
-    list_select_related = ["project"]
-    search_fields = ["project__name", "property_name"]
-
-    def save_model(self, request, obj, form, change):
-        before = dict(form.initial)
-        super().save_model(request, obj, form, change)
-        if change:
-            changes = {"operation": "changed", **summarize_changes(obj, list(form.changed_data), before=before)}
-        else:
-            changes = {"operation": "added", "mapping": str(obj)}
-        audit_record(
-            action=AuditActions.KEY_MAPPING_CHANGED,
-            request=request,
-            project=obj.project,
-            target=obj,
-            changes=changes,
-        )
-
-    def delete_model(self, request, obj):
-        project, label = obj.project, str(obj)
-        super().delete_model(request, obj)
-        audit_record(
-            action=AuditActions.KEY_MAPPING_CHANGED,
-            request=request,
-            project=project,
-            changes={"operation": "removed", "mapping": label},
-        )
-
-    def delete_queryset(self, request, queryset):
-        for mapping in queryset.select_related("project"):
-            self.delete_model(request, mapping)
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(SystemWrittenAdmin):
-    list_display = ["created_at", "actor_label", "project_label", "action", "target_label", "ip_address"]
-    list_filter = ["action", "project"]
-    search_fields = ["actor_label", "target_label", "action"]
-    date_hierarchy = "created_at"
-    readonly_fields = [
-        "created_at",
-        "actor",
-        "actor_label",
-        "project",
-        "project_label",
-        "action",
-        "target_type",
-        "target_id",
-        "target_label",
-        "changes",
-        "ip_address",
-    ]
-
-
-# allauth's SocialToken admin shows the start of each token in plain text; tokens are
-# not stored there anyway (SOCIALACCOUNT_STORE_TOKENS = False), and the page must not exist.
-try:
-    from allauth.socialaccount.models import SocialToken
-
-    admin.site.unregister(SocialToken)
-except (ImportError, admin.sites.NotRegistered):  # pragma: no cover - allauth layout changed
-    pass
