@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -26,7 +27,10 @@ from config.env import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-load_dotenv(BASE_DIR / ".env")
+# ENV_FILE="" turns the .env file off (tests do, so a developer's demo settings never leak in).
+_env_file = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
+if _env_file:
+    load_dotenv(Path(_env_file))
 
 DEBUG = env_bool("DEBUG", False)
 

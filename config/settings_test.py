@@ -20,6 +20,7 @@ def _free_port() -> int:
 _port = int(os.environ.get("TEST_LIVE_SERVER_PORT") or _free_port())
 os.environ["DJANGO_LIVE_TEST_SERVER_ADDRESS"] = f"127.0.0.1:{_port}"
 os.environ.setdefault("SITE_URL", f"http://127.0.0.1:{_port}")
+os.environ["ENV_FILE"] = ""
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("SANDBOX", "1")
 os.environ.setdefault("Q_SYNC", "1")

@@ -60,7 +60,12 @@ def decrypt_text(stored: str) -> str:
 
 def reencrypt_text(stored: str) -> str:
     """Re-encrypt with the first (current) key; used when rotating keys."""
-    return PREFIX + current_fernet().rotate(stored[len(PREFIX) :].encode("ascii")).decode("ascii")
+    if not stored.startswith(PREFIX):
+        raise DecryptionError("The stored value is not encrypted by this application.")
+    try:
+        return PREFIX + current_fernet().rotate(stored[len(PREFIX) :].encode("ascii")).decode("ascii")
+    except InvalidToken:
+        raise DecryptionError("No key in TOKEN_ENCRYPTION_KEYS decrypts this value.") from None
 
 
 class EncryptedTextField(models.TextField):
@@ -83,3 +88,32 @@ class EncryptedTextField(models.TextField):
         # Secrets are write-only in forms: never rendered back into a page.
         kwargs.setdefault("widget", forms.PasswordInput(render_value=False))
         return super().formfield(**kwargs)
+
+
+def encrypted_values_rotate() -> int:
+    """Re-encrypt every EncryptedTextField value with the current (first) key.
+
+    Works on the raw columns (the ORM would decrypt on read and encrypt on write), in
+    one transaction per column; returns how many values were rewritten.
+    """
+    from django.apps import apps
+    from django.db import connection, transaction
+
+    quote = connection.ops.quote_name
+    rewritten = 0
+    for model in apps.get_models():
+        table = quote(model._meta.db_table)
+        pk_column = quote(model._meta.pk.column)
+        for field in model._meta.concrete_fields:
+            if not isinstance(field, EncryptedTextField):
+                continue
+            column = quote(field.column)
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"SELECT {pk_column}, {column} FROM {table} WHERE {column} <> ''")  # noqa: S608
+                for pk, stored in cursor.fetchall():
+                    cursor.execute(
+                        f"UPDATE {table} SET {column} = %s WHERE {pk_column} = %s",  # noqa: S608
+                        [reencrypt_text(stored), pk],
+                    )
+                    rewritten += 1
+    return rewritten

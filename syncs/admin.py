@@ -55,7 +55,7 @@ class SyncRunAdmin(SystemWrittenAdmin):
         "rows_skipped",
     ]
     list_filter = ["status", "trigger"]
-    list_select_related = ["job"]
+    list_select_related = ["job__cohort"]
     search_fields = ["job__audience_name"]
 
 
@@ -76,7 +76,7 @@ class SyncBatchAdmin(SystemWrittenAdmin):
         "duration_ms",
     ]
     list_filter = ["status", "operation"]
-    list_select_related = ["run", "run__job"]
+    list_select_related = ["run__job__cohort"]
 
 
 @admin.register(AudienceMember)
@@ -84,7 +84,7 @@ class AudienceMemberAdmin(SystemWrittenAdmin):
     project_path = "job__cohort__project"
     list_display = ["job", "row_hash", "present", "added_at", "removed_at"]
     list_filter = ["present"]
-    list_select_related = ["job"]
+    list_select_related = ["job__cohort"]
     raw_id_fields = ["added_batch", "removed_batch"]
 
 
