@@ -1,0 +1,820 @@
+"""Meta's normalisation and hashing for every key of the custom-audience multi-key schema.
+
+Rules follow Meta's customer-list formatting guide (``shared/docs/facebook-marketing-api.md``,
+section 3). Where open-source helpers disagree with Meta's text, Meta's text wins: UTF-8 letters stay
+in names ("Valéry" -> "valéry"), US state and country names become their codes, a US ZIP+4 becomes
+five digits, a phone number without a country calling code gets the one of ``default_country``,
+an unknown gender is unusable (never "m"), and an impossible date part is unusable.
+
+Public API (pure Python, importable without Django):
+
+* ``normalize(key, raw)``: Meta's normalised form of one value, or ``None`` when it is unusable.
+* ``encode(key, raw)``: what is uploaded for that value (lowercase hex SHA-256 of the normalised
+  UTF-8 form for hashed keys, the normalised value itself for MADID, EXTERN_ID, LOOKALIKE_VALUE).
+  A value that already is a SHA-256 digest passes through lowercased and is never hashed twice.
+* ``encode_rows(schema, rows)``: the batch form, the hot path of a sync.
+* ``classify(key, raw)``: "missing", "invalid", "hashed" or "valid", for the key-quality preview.
+
+Bad input (``None``, numbers, bytes, containers, emoji, control characters, 10 kB strings) never
+raises out of these functions; an unknown key or default country is a programming error and does.
+
+Decisions that Meta's text leaves open (each is tested):
+
+* Whitespace: leading/trailing whitespace and invisible characters (zero-width space, BOM) are
+  trimmed for every key. "null", "none", "n/a", "#n/a" and "undefined" count as missing.
+* Names (FN, LN, FI) and CT: lowercase, Unicode NFC, only letters and their combining marks kept
+  (punctuation, spaces, digits and symbols dropped: "Mary-Ann O'Neil" -> "maryannoneil").
+* PHONE: a number carries its country calling code when it starts with "+" or an international
+  call prefix ("00", or the default country's own, such as "011" in North America), or when its
+  digits start with the default country's calling code followed by a national number of a length
+  that country uses. Otherwise the national trunk prefix (the UK's leading 0) is dropped and the
+  default country's code prefixed when the rest has such a length. Without a default country the
+  digits must already start with a known calling code and have a plausible length. "(0)" after a
+  country code and extensions ("x123", "ext. 123", "#123") are removed first.
+* EXTERN_ID: sent exactly as given after trimming (case kept, unlike the Python SDK which
+  lowercases it); a value with a control character inside (tab, newline, NUL ...) is unusable
+  rather than silently altered, since an altered id can never match.
+* MADID: a UUID (IDFA/AAID), lowercase with hyphens; 32 bare hex digits get their hyphens; the
+  all-zero id that iOS reports when tracking is limited is unusable.
+* LOOKALIKE_VALUE: a non-negative decimal number below 10**15, canonical decimal text ("12.50" ->
+  "12.5"). The Graph client should send it as a JSON number.
+* Dates: DOBY/DOBM/DOBD also accept a full ISO date ("1990-05-17", datetime.date) and take their
+  part. In ``encode_rows`` a day that does not exist in the row's month (Feb 30, or Feb 29 of a
+  non-leap DOBY) is blanked.
+* Values longer than MAX_VALUE_CHARS characters are unusable (an email: longer than 254).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from hashlib import sha256
+from itertools import compress
+from operator import not_
+from typing import NamedTuple
+
+from integrations.facebook import match_key_tables as tables
+
+# --- Public constants ------------------------------------------------------------------------
+
+# Meta's multi-key schema in Meta's order, plus LOOKALIKE_VALUE for value-based audiences.
+SCHEMA_KEYS: tuple[str, ...] = (
+    "EXTERN_ID",
+    "EMAIL",
+    "PHONE",
+    "GEN",
+    "DOBY",
+    "DOBM",
+    "DOBD",
+    "LN",
+    "FN",
+    "FI",
+    "CT",
+    "ST",
+    "ZIP",
+    "MADID",
+    "COUNTRY",
+    "LOOKALIKE_VALUE",
+)
+# Keys that identify a person on their own; the others only help a match.
+IDENTIFYING_KEYS: frozenset[str] = frozenset({"EMAIL", "PHONE", "MADID", "EXTERN_ID"})
+# Keys Meta wants in the clear.
+UNHASHED_KEYS: frozenset[str] = frozenset({"MADID", "EXTERN_ID", "LOOKALIKE_VALUE"})
+HASHED_KEYS: frozenset[str] = frozenset(SCHEMA_KEYS) - UNHASHED_KEYS
+
+# classify() results.
+MISSING = "missing"
+INVALID = "invalid"
+HASHED = "hashed"
+VALID = "valid"
+
+# Reasons in EncodedRows.rejected (short and stable: they are stored and counted).
+REJECT_NO_IDENTIFYING_KEY = "no identifying key"
+REJECT_MALFORMED_ROW = "malformed row"
+
+MAX_VALUE_CHARS = 256
+MAX_EMAIL_CHARS = 254  # RFC 5321 limit on a forward path, minus the angle brackets
+MAX_LOOKALIKE_VALUE = Decimal(10) ** 15
+MIN_BIRTH_YEAR = 1900
+
+
+class EncodedRows(NamedTuple):
+    """Result of encode_rows()."""
+
+    rows: list[list[str]]  # accepted rows as uploaded, schema order, "" for missing/unusable fields
+    rejected: list[tuple[int, str]]  # (input row index, REJECT_* reason), in input order
+    indices: list[int]  # input row index of each accepted row, parallel to `rows`
+
+
+# --- Text preparation ------------------------------------------------------------------------
+
+# Whitespace plus characters that are invisible in spreadsheets and exports (zero-width space and
+# joiners, word joiner, byte-order mark, soft hyphen): trimmed from both ends of every value.
+_TRIM_CHARS = "".join(chr(c) for c in range(0x3001) if chr(c).isspace()) + "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+_PLACEHOLDERS = frozenset({"null", "none", "n/a", "#n/a", "undefined"})
+_HEX_CHARS = "0123456789abcdefABCDEF"
+_DATE_KEYS = frozenset({"DOBY", "DOBM", "DOBD"})
+
+
+class _Unusable:
+    """Marker for a value that is present but can never be a usable match key."""
+
+
+_UNUSABLE = _Unusable()
+
+
+def _trim(text: str) -> str:
+    text = text.strip()
+    if text and (text[0] in _TRIM_CHARS or text[-1] in _TRIM_CHARS):
+        text = text.strip(_TRIM_CHARS)
+    return text
+
+
+def _to_text(raw: object, *, allow_date: bool = False) -> str | _Unusable | None:
+    """Turn a raw value from CSV/JSON into trimmed text; None when missing, _UNUSABLE when junk."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        text = str.__str__(raw)
+    elif isinstance(raw, bool):  # before int: True is an int, and never a match key
+        return _UNUSABLE
+    elif isinstance(raw, int):
+        if raw.bit_length() > 256:
+            return _UNUSABLE
+        text = int.__repr__(raw)
+    elif isinstance(raw, float):
+        if math.isnan(raw):  # pandas' and JSON exporters' spelling of "no value"
+            return None
+        if math.isinf(raw) or abs(raw) >= 1e30:
+            return _UNUSABLE
+        # Spreadsheets turn phone numbers and ZIP codes into floats: 15551234567.0 means the integer.
+        text = int.__repr__(int(raw)) if raw.is_integer() else float.__repr__(raw)
+    elif isinstance(raw, Decimal):
+        if raw.is_nan():
+            return None
+        if not raw.is_finite() or raw.adjusted() > 30 or raw.adjusted() < -30:
+            return _UNUSABLE
+        text = format(raw, "f")
+    elif isinstance(raw, bytes | bytearray):
+        try:
+            text = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            return _UNUSABLE
+    elif isinstance(raw, date):
+        if not allow_date:
+            return _UNUSABLE
+        text = raw.isoformat()[:10]
+    else:
+        return _UNUSABLE
+    text = _trim(text)
+    if not text:
+        return None
+    if len(text) > MAX_VALUE_CHARS:
+        return _UNUSABLE
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: not text at all
+            return _UNUSABLE
+    if len(text) <= 9 and text.lower() in _PLACEHOLDERS:
+        return None
+    return text
+
+
+def _is_digest(text: str) -> bool:
+    return len(text) == 64 and not text.strip(_HEX_CHARS)
+
+
+# --- Per-key normalisers ---------------------------------------------------------------------
+# Each takes trimmed, non-empty text that is not a digest and returns Meta's form or None.
+
+
+class _Context(NamedTuple):
+    country: str | None  # default country, ISO alpha-2 upper case
+    phone_region: tuple[str, str | None, str | None, tuple[int, ...], bool] | None
+    year: int  # current year: later birth years are impossible
+
+
+_ASCII_NOT_LETTERS = "".join(chr(c) for c in range(128) if not chr(c).isalpha())
+_DELETE_ASCII_NOT_LETTERS = str.maketrans("", "", _ASCII_NOT_LETTERS)
+_ASCII_NOT_ALNUM = "".join(chr(c) for c in range(128) if not chr(c).isalnum())
+_DELETE_ASCII_NOT_ALNUM = str.maketrans("", "", _ASCII_NOT_ALNUM)
+
+
+def _letters(text: str) -> str | None:
+    """Lowercase letters (with their combining marks) only, NFC: Meta's form of names and cities."""
+    if text.isascii():
+        return text.translate(_DELETE_ASCII_NOT_LETTERS).lower() or None
+    text = unicodedata.normalize("NFC", text.lower())
+    kept = []
+    after_letter = False
+    for ch in text:
+        category = unicodedata.category(ch)[0]
+        if category == "L":
+            kept.append(ch)
+            after_letter = True
+        elif category == "M":
+            if after_letter:  # a mark only belongs to the letter before it
+                kept.append(ch)
+        else:
+            after_letter = False
+    # Dropping a character between a letter and its mark can make a new composable pair.
+    return unicodedata.normalize("NFC", "".join(kept)) or None
+
+
+def _norm_name(text: str, ctx: _Context) -> str | None:
+    return _letters(text)
+
+
+def _norm_first_initial(text: str, ctx: _Context) -> str | None:
+    letters = _letters(text)
+    return letters[0] if letters else None
+
+
+_US_STATE_CODES: dict[str, str] = {}
+for _code, _names in tables.US_STATES.items():
+    for _name in _names:
+        _US_STATE_CODES[tables.lookup_key(_name)] = _code.lower()
+
+
+def _norm_state(text: str, ctx: _Context) -> str | None:
+    letters = _letters(text)
+    if letters is None:
+        return None
+    return _US_STATE_CODES.get(tables.lookup_key(letters), letters)
+
+
+_COUNTRY_CODES: dict[str, str] = {}
+for _key, _code in tables.ISO_ALPHA3.items():
+    _COUNTRY_CODES[_key] = _code
+_COUNTRY_CODES.update(tables.ISO_COUNTRY_NAMES)
+for _code, _names in tables.COUNTRY_ALIASES.items():
+    for _name in _names:
+        _COUNTRY_CODES[tables.lookup_key(_name)] = _code
+_ALPHA2 = tables.ISO_ALPHA2 | tables.EXTRA_ALPHA2
+
+
+def _country_code(text: str) -> str | None:
+    """ISO 3166-1 alpha-2 (upper case) for a code, alpha-3 code, English name or common alias."""
+    key = tables.lookup_key(text)
+    if len(key) == 2:
+        upper = key.upper()
+        return upper if upper in _ALPHA2 else _COUNTRY_CODES.get(key)  # "uk" -> GB
+    code = _COUNTRY_CODES.get(key)
+    if code is None and key.startswith("the"):  # "The Netherlands", "the Gambia"
+        code = _COUNTRY_CODES.get(key[3:])
+    return code
+
+
+def _norm_country(text: str, ctx: _Context) -> str | None:
+    code = _country_code(text)
+    return code.lower() if code else None
+
+
+_GENDERS: dict[str, str] = {}
+for _gender, _words in (
+    ("m", "m male man men boy mr mister masculine masc he him homme masculin hombre masculino mann mannlich"),
+    ("f", "f female woman women girl mrs ms miss feminine fem she her femme feminin mujer femenino frau weiblich w"),
+):
+    for _word in _words.split():
+        _GENDERS[_word] = _gender
+
+
+def _norm_gender(text: str, ctx: _Context) -> str | None:
+    return _GENDERS.get(tables.lookup_key(text))
+
+
+_MONTHS: dict[str, int] = {}
+for _number, _words in enumerate(
+    (
+        "january jan januar janvier enero",
+        "february feb februar fevrier febrero",
+        "march mar marz mars marzo",
+        "april apr avril abril",
+        "may mai mayo",
+        "june jun juni juin junio",
+        "july jul juli juillet julio",
+        "august aug aout agosto",
+        "september sep sept septembre septiembre",
+        "october oct oktober octobre octubre",
+        "november nov novembre noviembre",
+        "december dec dezember decembre diciembre",
+    ),
+    start=1,
+):
+    for _word in _words.split():
+        _MONTHS[_word] = _number
+
+_FULL_DATE = re.compile(r"(\d{4})([-/.]?)(\d{1,2})\2(\d{1,2})(?:[T ][0-9:.+\-Z ]*)?")
+_DAY_NUMBER = re.compile(r"0?([1-9]|[12][0-9]|3[01])(?:st|nd|rd|th)?", re.IGNORECASE)
+
+
+def _full_date(text: str, ctx: _Context) -> date | None:
+    match = _FULL_DATE.fullmatch(text)
+    if match is None or (not match.group(2) and (len(match.group(3)) != 2 or len(match.group(4)) != 2)):
+        return None
+    try:
+        parsed = date(int(match.group(1)), int(match.group(3)), int(match.group(4)))
+    except ValueError:
+        return None
+    return parsed if MIN_BIRTH_YEAR <= parsed.year <= ctx.year else None
+
+
+def _norm_birth_year(text: str, ctx: _Context) -> str | None:
+    if len(text) == 4 and text.isascii() and text.isdigit():
+        return text if MIN_BIRTH_YEAR <= int(text) <= ctx.year else None
+    parsed = _full_date(text, ctx)
+    return f"{parsed.year:04d}" if parsed else None
+
+
+def _norm_birth_month(text: str, ctx: _Context) -> str | None:
+    if len(text) <= 2 and text.isascii() and text.isdigit():
+        month = int(text)
+        return f"{month:02d}" if 1 <= month <= 12 else None
+    month = _MONTHS.get(tables.lookup_key(text))
+    if month:
+        return f"{month:02d}"
+    parsed = _full_date(text, ctx)
+    return f"{parsed.month:02d}" if parsed else None
+
+
+def _norm_birth_day(text: str, ctx: _Context) -> str | None:
+    if text.isascii():
+        match = _DAY_NUMBER.fullmatch(text)
+        if match:
+            return f"{int(match.group(1)):02d}"
+    parsed = _full_date(text, ctx)
+    return f"{parsed.day:02d}" if parsed else None
+
+
+_ZIP_PLUS_FOUR = re.compile(r"(\d{5})(?:\s*[-\u2010-\u2015]\s*|\s+)\d{4}")
+
+
+def _norm_zip(text: str, ctx: _Context) -> str | None:
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)  # full-width digits and dashes
+        if not text.isascii():
+            return None
+    match = _ZIP_PLUS_FOUR.fullmatch(text)
+    if match:
+        return match.group(1)  # US ZIP+4: Meta wants the first five digits
+    code = text.translate(_DELETE_ASCII_NOT_ALNUM).lower()
+    if len(code) == 9 and code.isdigit() and ctx.country in (None, "US"):
+        return code[:5]  # ZIP+4 written without its dash
+    if 3 <= len(code) <= 10 and not code.isalpha():  # every postal code system uses digits
+        return code
+    return None
+
+
+def _norm_email(text: str, ctx: _Context) -> str | None:
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    text = text.lower()
+    if (
+        len(text) > MAX_EMAIL_CHARS
+        or " " in text
+        or not text.isprintable()  # with no space, this also rules out every other whitespace
+        or text.count("@") != 1
+    ):
+        return None
+    local, _, domain = text.partition("@")
+    if not local or "." not in domain or domain[0] == "." or domain[-1] == ".":
+        return None
+    return text
+
+
+# Phone numbers ---------------------------------------------------------------------------------
+
+_PHONE_EXTENSION = re.compile(r"\s*(?:e?xt?\.?|extension|#|;ext=)\s*\d{1,7}\s*$", re.IGNORECASE)
+_FIRST_DIGIT_OR_PLUS = re.compile(r"[+\d]")
+_PHONE_SEPARATORS = str.maketrans("", "", " -().\t/")
+_MAX_PHONE_DIGITS = 20  # 15 (E.164 maximum) plus the longest international call prefix
+
+
+def _with_calling_code(digits: str) -> str | None:
+    """`digits` if they start with a known calling code followed by a plausible national number."""
+    for size in (1, 2, 3):
+        lengths = tables.CALLING_CODE_NSN_LENGTHS.get(digits[:size])
+        if lengths is not None:  # calling codes are prefix-free: the first hit is the only one
+            return digits if len(digits) - size in lengths else None
+    return None
+
+
+def _resolve_phone(digits: str, plus: bool, ctx: _Context) -> str | None:
+    if not digits or len(digits) > _MAX_PHONE_DIGITS:
+        return None
+    if plus:
+        return _with_calling_code(digits.lstrip("0"))
+    region = ctx.phone_region
+    if region is not None:
+        calling_code, trunk, intl_prefix, lengths, keeps_zero = region
+        if intl_prefix and digits.startswith(intl_prefix):
+            international = _with_calling_code(digits[len(intl_prefix) :].lstrip("0"))
+            if international:
+                return international
+        if (
+            digits.startswith(calling_code)
+            and len(digits) - len(calling_code) in lengths
+            and (keeps_zero or digits[len(calling_code)] != "0")
+        ):
+            return digits  # already international, written without "+"
+        national = digits
+        if trunk and national.startswith(trunk):
+            national = national[len(trunk) :]
+        elif not keeps_zero:
+            national = national.lstrip("0")
+        if len(national) in lengths and (keeps_zero or national[0] != "0"):
+            return calling_code + national
+    # "00" international prefix, or a foreign number written without "+": Meta drops leading zeros.
+    return _with_calling_code(digits.lstrip("0"))
+
+
+def _norm_phone(text: str, ctx: _Context) -> str | None:
+    if "(0)" in text:  # "+44 (0)20 ...": the national trunk 0 written after the calling code
+        text = text.replace("(0)", " ")
+    extension = _PHONE_EXTENSION.search(text)
+    if extension:
+        text = text[: extension.start()]
+    first = _FIRST_DIGIT_OR_PLUS.search(text)
+    if first is None:
+        return None
+    plus = first.group() == "+"
+    # Meta: remove symbols and letters. Digits of any script count (full-width, Arabic-Indic ...).
+    digits = "".join(str(unicodedata.decimal(ch)) for ch in text if ch.isdecimal())
+    return _resolve_phone(digits, plus, ctx)
+
+
+def _phone_fast(text: str, ctx: _Context) -> str | _Unusable | None:
+    """Already-clean numbers ("+15551234567", "(555) 123-4567") without the general parser.
+
+    Returns _UNUSABLE when the fast path does not apply (the caller then takes the general path).
+    """
+    if len(text) == 64 or len(text) > MAX_VALUE_CHARS or "(0)" in text:
+        return _UNUSABLE
+    compact = text.translate(_PHONE_SEPARATORS) if not text.isdigit() else text
+    plus = compact[:1] == "+"
+    digits = compact[1:] if plus else compact
+    if digits.isdigit() and digits.isascii():
+        return _resolve_phone(digits, plus, ctx)
+    return _UNUSABLE
+
+
+# Unhashed keys -------------------------------------------------------------------------------
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_ZERO_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+def _norm_madid(text: str, ctx: _Context) -> str | None:
+    text = text.lower()
+    if len(text) == 32 and not text.strip(_HEX_CHARS):
+        text = f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    if not _UUID.fullmatch(text) or text == _ZERO_UUID:
+        return None
+    return text
+
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _norm_extern_id(text: str, ctx: _Context) -> str | None:
+    return None if _CONTROL_CHARS.search(text) else text
+
+
+_DECIMAL_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?")
+
+
+def _norm_lookalike_value(text: str, ctx: _Context) -> str | None:
+    if not text.isascii() or not _DECIMAL_NUMBER.fullmatch(text):
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the pattern only lets decimals through
+        return None
+    if number < 0 or number >= MAX_LOOKALIKE_VALUE:
+        return None
+    if number == number.to_integral_value():
+        return str(int(number))
+    canonical = format(number, "f").rstrip("0")
+    return canonical if len(canonical) <= 32 else None
+
+
+_NORMALISERS: dict[str, Callable[[str, _Context], str | None]] = {
+    "EXTERN_ID": _norm_extern_id,
+    "EMAIL": _norm_email,
+    "PHONE": _norm_phone,
+    "GEN": _norm_gender,
+    "DOBY": _norm_birth_year,
+    "DOBM": _norm_birth_month,
+    "DOBD": _norm_birth_day,
+    "LN": _norm_name,
+    "FN": _norm_name,
+    "FI": _norm_first_initial,
+    "CT": _norm_name,
+    "ST": _norm_state,
+    "ZIP": _norm_zip,
+    "MADID": _norm_madid,
+    "COUNTRY": _norm_country,
+    "LOOKALIKE_VALUE": _norm_lookalike_value,
+}
+
+
+# --- Context and the per-value pipeline ------------------------------------------------------
+
+_CONTEXTS: dict[tuple[str | None, int], _Context] = {}
+
+
+def _context(default_country: str | None) -> _Context:
+    if default_country is not None and not isinstance(default_country, str):
+        raise ValueError(f"default_country must be an ISO 3166-1 alpha-2 code, not {default_country!r}")
+    year = date.today().year
+    cached = _CONTEXTS.get((default_country, year))
+    if cached is not None:
+        return cached
+    country = None
+    if default_country is not None:
+        country = _country_code(default_country) if isinstance(default_country, str) else None
+        if country is None:
+            raise ValueError(f"unknown default_country {default_country!r}: use an ISO 3166-1 alpha-2 code")
+    ctx = _Context(country, tables.PHONE_REGIONS.get(country) if country else None, year)
+    if len(_CONTEXTS) < 1000:
+        _CONTEXTS[(default_country, year)] = ctx
+    return ctx
+
+
+def _check_key(key: str) -> None:
+    if key not in _NORMALISERS:
+        raise ValueError(f"unknown match key {key!r}: expected one of {', '.join(SCHEMA_KEYS)}")
+
+
+def _normalize_text(key: str, raw: object, ctx: _Context) -> tuple[str, str | None]:
+    """(classification, normalised value); the value is a lowercase digest when HASHED."""
+    text = _to_text(raw, allow_date=key in _DATE_KEYS)
+    if text is None:
+        return MISSING, None
+    if text is _UNUSABLE:
+        return INVALID, None
+    assert isinstance(text, str)
+    if key in HASHED_KEYS and _is_digest(text):
+        return HASHED, text.lower()
+    if key == "PHONE":
+        fast = _phone_fast(text, ctx)
+        normalised = _norm_phone(text, ctx) if fast is _UNUSABLE else fast
+    else:
+        normalised = _NORMALISERS[key](text, ctx)
+    if normalised is None:
+        return INVALID, None
+    assert isinstance(normalised, str)
+    return VALID, normalised
+
+
+def _hash(text: str) -> str:
+    return sha256(text.encode("utf-8")).hexdigest()
+
+
+def normalize(key: str, raw: object, *, default_country: str | None = None) -> str | None:
+    """Meta's normalised form of `raw` for `key`, or None when it is missing or unusable.
+
+    An already-hashed value of a hashed key comes back as the lowercase digest.
+    """
+    _check_key(key)
+    return _normalize_text(key, raw, _context(default_country))[1]
+
+
+def classify(key: str, raw: object, *, default_country: str | None = None) -> str:
+    """One of MISSING, INVALID, HASHED (already a SHA-256 digest), VALID."""
+    _check_key(key)
+    return _normalize_text(key, raw, _context(default_country))[0]
+
+
+def _encode_value(key: str, raw: object, ctx: _Context) -> str:
+    """What is uploaded for one value; "" when missing or unusable."""
+    status, normalised = _normalize_text(key, raw, ctx)
+    if normalised is None:
+        return ""
+    if status == HASHED or key in UNHASHED_KEYS:
+        return normalised
+    return _hash(normalised)
+
+
+def encode(key: str, raw: object, *, default_country: str | None = None) -> str | None:
+    """What is uploaded for `raw` as `key`, or None when it is missing or unusable."""
+    _check_key(key)
+    return _encode_value(key, raw, _context(default_country)) or None
+
+
+# --- Batch form ------------------------------------------------------------------------------
+# Column at a time: low-cardinality keys are encoded once per distinct value, emails and phones
+# take fast paths for clean values and fall back to the per-value pipeline above, so both forms
+# always agree (a property test checks it).
+
+_EMAIL_CHUNK = 512
+_EMAIL_CHUNK_FLOOR = 16
+_TWO_AT_SIGNS = re.compile(r"@[^ @]*@")
+_DOMAIN_WITHOUT_DOT = re.compile(r"@[^ .]*(?: |$)")
+_DISTINCT_LIMIT = 200_000  # above this many distinct values a cache costs more than it saves
+
+
+def _emails_clean(values: list[str]) -> bool:
+    """True when every value containing "@" is a valid normalised email (checked in C, not per value).
+
+    `values` are stripped, lowercased strings without a space separator inside, joined by " ".
+    """
+    joined = " ".join(values)
+    return (
+        joined.isascii()
+        and joined.isprintable()
+        and joined.count(" ") == len(values) - 1
+        and max(map(len, values)) <= MAX_EMAIL_CHARS
+        and " @" not in joined
+        and "@ " not in joined
+        and "@." not in joined
+        and ". " not in joined
+        and joined[:1] != "@"
+        and joined[-1:] not in ("@", ".")
+        and _TWO_AT_SIGNS.search(joined) is None
+        and _DOMAIN_WITHOUT_DOT.search(joined) is None
+    )
+
+
+def _dirty_email_positions(values: list[str], start: int, stop: int, dirty: list[int]) -> None:
+    """Bisect until the values failing _emails_clean are isolated; append their positions."""
+    if _emails_clean(values[start:stop]):
+        return
+    if stop - start <= _EMAIL_CHUNK_FLOOR:
+        dirty.extend(range(start, stop))
+        return
+    middle = (start + stop) // 2
+    _dirty_email_positions(values, start, middle, dirty)
+    _dirty_email_positions(values, middle, stop, dirty)
+
+
+def _encode_email_column(column: Sequence[object], ctx: _Context) -> list[str]:
+    def general(raw: object) -> str:
+        return _encode_value("EMAIL", raw, ctx)
+
+    out: list[str] = []
+    for start in range(0, len(column), _EMAIL_CHUNK):
+        chunk = column[start : start + _EMAIL_CHUNK]
+        # Plain strings take the fast path; anything else becomes "" here and goes to general().
+        lowered = [value.strip().lower() if value.__class__ is str else "" for value in chunk]
+        dirty: list[int] = []
+        _dirty_email_positions(lowered, 0, len(lowered), dirty)
+        for position in dirty:
+            lowered[position] = ""
+        # A clean value with "@" is a valid normalised email; the rest (missing, digests, junk,
+        # non-ASCII) goes through the general pipeline.
+        out += [
+            sha256(text.encode()).hexdigest() if "@" in text else general(raw)
+            for text, raw in zip(lowered, chunk, strict=True)
+        ]
+    return out
+
+
+def _encode_phone_column(column: Sequence[object], ctx: _Context) -> list[str]:
+    out: list[str] = []
+    append = out.append
+    fast = _phone_fast
+    for raw in column:
+        if raw.__class__ is str:
+            text = raw.strip()
+            if text:
+                digits = fast(text, ctx)
+                if digits is not _UNUSABLE:
+                    append(sha256(digits.encode()).hexdigest() if digits else "")  # type: ignore[union-attr]
+                    continue
+        append(_encode_value("PHONE", raw, ctx))
+    return out
+
+
+def _encode_by_distinct(
+    column: Sequence[object], encode_one: Callable[[object], str], *, limit: int = _DISTINCT_LIMIT
+) -> list[str]:
+    """Encode each distinct plain-string value once (names, cities, countries, ZIPs, dates ...)."""
+    try:
+        distinct = set(column)
+    except TypeError:  # an unhashable value (list, dict): no cache for this column
+        return [encode_one(raw) for raw in column]
+    if len(distinct) > limit:
+        return [encode_one(raw) for raw in column]
+    # Only plain str keys: 1 == 1.0 == True would otherwise share one cache entry.
+    encoded: dict[object, str] = {raw: encode_one(raw) for raw in distinct if raw.__class__ is str}
+    encoded[None] = ""
+    try:
+        return list(map(encoded.__getitem__, column))
+    except KeyError:  # some non-string values: encode those one by one
+        get = encoded.get
+        return [get(raw) if raw.__class__ is str or raw is None else encode_one(raw) for raw in column]  # type: ignore[misc]
+
+
+_DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _encode_birth_dates(
+    schema: Sequence[str], columns: list[Sequence[object]], ctx: _Context
+) -> dict[int, list[str]]:
+    """DOBY/DOBM/DOBD columns, with a day that does not exist in its month (Feb 30) blanked."""
+    normalised: dict[str, list[str]] = {}
+    for key in ("DOBY", "DOBM", "DOBD"):
+        if key in schema:
+            column = columns[schema.index(key)]
+            normalised[key] = _encode_by_distinct(column, lambda raw, key=key: _normalised_or_digest(key, raw, ctx))
+    months, days = normalised.get("DOBM"), normalised.get("DOBD")
+    if months is not None and days is not None:
+        years = normalised.get("DOBY") or [""] * len(days)
+        for position, (year, month, day) in enumerate(zip(years, months, days, strict=True)):
+            if len(month) == 2 and len(day) == 2 and not _day_exists(year, int(month), int(day)):
+                days[position] = ""
+    out: dict[int, list[str]] = {}
+    for key, values in normalised.items():
+        out[schema.index(key)] = _encode_by_distinct(values, _hash_unless_digest)
+    return out
+
+
+def _hash_unless_digest(text: object) -> str:
+    assert isinstance(text, str)
+    return text if not text or len(text) == 64 else _hash(text)
+
+
+def _day_exists(year: str, month: int, day: int) -> bool:
+    if day <= _DAYS_IN_MONTH[month - 1]:
+        if month == 2 and day == 29 and len(year) == 4:
+            number = int(year)
+            return number % 4 == 0 and (number % 100 != 0 or number % 400 == 0)
+        return True
+    return False
+
+
+def _normalised_or_digest(key: str, raw: object, ctx: _Context) -> str:
+    return _normalize_text(key, raw, ctx)[1] or ""
+
+
+def _check_schema(schema: Sequence[str]) -> list[str]:
+    keys = list(schema)
+    if not keys:
+        raise ValueError("empty schema")
+    for key in keys:
+        _check_key(key)
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"duplicate key in schema {keys!r}")
+    return keys
+
+
+def encode_rows(
+    schema: Sequence[str], rows: Iterable[Sequence[object]], *, default_country: str | None = None
+) -> EncodedRows:
+    """Encode rows of raw values (schema order) as uploaded; reject rows with no identifying key.
+
+    A row is accepted iff at least one IDENTIFYING key encodes to a usable value. A row that is not
+    a list or tuple of len(schema) values is rejected as REJECT_MALFORMED_ROW.
+    """
+    keys = _check_schema(schema)
+    ctx = _context(default_country)
+    width = len(keys)
+    rows = rows if isinstance(rows, list) else list(rows)
+    rejected: list[tuple[int, str]] = []
+    positions: Sequence[int] = range(len(rows))
+    if not (set(map(type, rows)) <= {list, tuple} and set(map(len, rows)) <= {width}):
+        well_formed = [isinstance(row, list | tuple) and len(row) == width for row in rows]
+        rejected = [(index, REJECT_MALFORMED_ROW) for index in compress(positions, map(not_, well_formed))]
+        positions = list(compress(positions, well_formed))
+        rows = list(compress(rows, well_formed))
+    if not rows:
+        return EncodedRows([], rejected, [])
+
+    columns: list[Sequence[object]] = list(zip(*rows, strict=True))
+    encoded: list[list[str] | None] = [None] * width
+    for index, values in _encode_birth_dates(keys, columns, ctx).items():
+        encoded[index] = values
+    for index, key in enumerate(keys):
+        if encoded[index] is not None:
+            continue
+        if key == "EMAIL":
+            encoded[index] = _encode_email_column(columns[index], ctx)
+        elif key == "PHONE":
+            encoded[index] = _encode_phone_column(columns[index], ctx)
+        elif key in ("EXTERN_ID", "MADID"):
+            encoded[index] = [_encode_value(key, raw, ctx) for raw in columns[index]]
+        else:
+            encoded[index] = _encode_by_distinct(
+                columns[index], lambda raw, key=key: _encode_value(key, raw, ctx)
+            )
+    out_columns: list[list[str]] = encoded  # type: ignore[assignment]
+
+    identifying = [out_columns[index] for index, key in enumerate(keys) if key in IDENTIFYING_KEYS]
+    if not identifying:
+        accepted: list[str] | list[bool] = [False] * len(rows)
+    elif len(identifying) == 1:
+        accepted = identifying[0]  # a non-empty string is truthy
+    else:
+        accepted = list(map(max, *identifying))  # "" sorts first: max is non-empty iff any is
+    encoded_rows = list(map(list, compress(zip(*out_columns, strict=True), accepted)))
+    indices = list(compress(positions, accepted))
+    if len(indices) != len(rows):
+        missing_key = [(index, REJECT_NO_IDENTIFYING_KEY) for index in compress(positions, map(not_, accepted))]
+        rejected = sorted(rejected + missing_key) if rejected else missing_key
+    return EncodedRows(encoded_rows, rejected, indices)
