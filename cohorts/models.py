@@ -119,7 +119,24 @@ class CohortImport(models.Model):
     rejected_reasons = models.JSONField(default=dict, blank=True, help_text="reason -> count")
     # A bounded sample of (line number, reason): never the rejected values themselves.
     rejected_sample = models.JSONField(default=list, blank=True)
+    rows_duplicate = models.PositiveIntegerField(
+        default=0, help_text="Kept rows identical to another one once encoded (stored once)."
+    )
     error_message = models.TextField(blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_fix = models.TextField(blank=True)
+    # What the members were built from, and what changed in the stored members.
+    request_id = models.CharField("Amplitude request id", max_length=64, blank=True)
+    source_marker = models.CharField(max_length=40, blank=True)
+    mapping_fingerprint = models.CharField(max_length=16, blank=True)
+    members_added = models.PositiveIntegerField(default=0)
+    members_removed = models.PositiveIntegerField(default=0)
+    members_after = models.PositiveIntegerField(null=True, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    # Per mapped key: fill rate, valid and already-hashed shares on a sample; examples
+    # as uploaded (hashes only). Never raw values.
+    key_quality = models.JSONField(default=dict, blank=True)
+    stage_seconds = models.JSONField(default=dict, blank=True, help_text="Time spent per stage.")
 
     class Meta:
         ordering = ["-started_at"]
@@ -127,3 +144,22 @@ class CohortImport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_source_display()} of {self.cohort} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class AmplitudeListStatus(models.Model):
+    """The outcome of the last cohort-list refresh of a project, shown beside its cohorts."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="amplitude_list_status")
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+    cohorts_seen = models.PositiveIntegerField(default=0)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    error_fix = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "Amplitude list status"
+        verbose_name_plural = "Amplitude list statuses"
+
+    def __str__(self) -> str:
+        return f"{self.project}: {'failing' if self.error_message else 'ok'}"

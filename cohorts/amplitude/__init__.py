@@ -1,0 +1,1 @@
+"""Amplitude's behavioral cohorts API: the client and its typed errors."""
