@@ -1,0 +1,70 @@
+"""Reads of the sandbox's state: audience sizes the way Meta reports them, membership digests."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from integrations.sandbox.models import SandboxAudience, SandboxAudienceMember, SandboxUploadSession
+from integrations.sandbox.rows import row_digest, rows_digest_from_row_digests
+
+# Meta shows small audiences as "below 1000"; the sandbox reports them as the range
+# lower 0 / upper 1000 (the client's `Audience.size_label` reads it as "below 1,000").
+SMALL_AUDIENCE_LIMIT = 1000
+# Above it, the lower bound is the matched count cut to two significant digits, and the
+# upper bound 17.5% above that (12,345 -> 12,000 - 14,100): the true count always lies
+# inside, since cutting to two digits loses less than 10%.
+UPPER_BOUND_FACTOR = 1.175
+MIN_DELIVERABLE = 100
+
+
+def approximate_bounds(matched: int) -> tuple[int, int]:
+    if matched < SMALL_AUDIENCE_LIMIT:
+        return 0, SMALL_AUDIENCE_LIMIT
+    step = 10 ** (len(str(matched)) - 2)
+    lower = matched // step * step
+    return lower, int(lower * UPPER_BOUND_FACTOR)
+
+
+@dataclass(frozen=True)
+class AudienceSize:
+    rows: int
+    matched: int
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        return approximate_bounds(self.matched)
+
+
+def audience_size(*, audience: SandboxAudience) -> AudienceSize:
+    members = SandboxAudienceMember.objects.filter(audience=audience)
+    return AudienceSize(rows=members.count(), matched=members.filter(matched=True).count())
+
+
+def audience_has_open_session(*, audience: SandboxAudience) -> bool:
+    return SandboxUploadSession.objects.filter(audience=audience, closed=False).exists()
+
+
+def audience_rows_digest(rows: Iterable[Sequence[str]], *, schema: Sequence[str]) -> str:
+    """What `sandbox_audience` prints for an audience holding exactly these rows (as uploaded).
+
+    Rows with no value at all are left out, as the sandbox does not store them.
+    """
+    return rows_digest_from_row_digests(row_digest(schema, row) for row in rows if any(row))
+
+
+def audience_stored_digest(*, audience: SandboxAudience) -> tuple[int, str]:
+    """(rows held, SHA-256 over the sorted stored row digests), streamed from the database."""
+    combined = hashlib.sha256()
+    count = 0
+    digests = (
+        SandboxAudienceMember.objects.filter(audience=audience)
+        .order_by("row_digest")
+        .values_list("row_digest", flat=True)
+        .iterator(chunk_size=20_000)
+    )
+    for digest in digests:
+        combined.update(bytes(digest))
+        count += 1
+    return count, combined.hexdigest()

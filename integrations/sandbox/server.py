@@ -1,0 +1,62 @@
+"""Serving the sandbox on its own port, at the root, with Meta's paths (`run_sandbox`).
+
+A threaded WSGI server (one thread per connection, like Django's runserver) around a
+WSGI handler that resolves every request with the sandbox's own URLconf, so the rest of
+the process keeps settings.ROOT_URLCONF untouched (tests can run it in a thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+from django.http import HttpResponse
+
+STANDALONE_URLCONF = "integrations.sandbox.standalone_urls"
+logger = logging.getLogger("integrations.sandbox.server")
+
+
+class SandboxWSGIHandler(WSGIHandler):
+    def get_response(self, request: WSGIRequest) -> HttpResponse:
+        request.urlconf = STANDALONE_URLCONF
+        return super().get_response(request)
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """Logs method, path and status only: Graph GET query strings carry access tokens."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        path = self.path.split("?", 1)[0]
+        logger.info("%s %s %s", self.command, path, code)
+
+
+class SandboxServer(ThreadedWSGIServer):
+    daemon_threads = True
+    # Benchmarks open several connections at once; the default backlog of 5 drops some.
+    request_queue_size = 64
+
+
+def sandbox_server(host: str = "127.0.0.1", port: int = 0) -> SandboxServer:
+    """A bound server (port 0 picks a free one: read `server.server_port`)."""
+    application: Any = SandboxWSGIHandler()
+    if settings.DEBUG:
+        from django.contrib.staticfiles.handlers import StaticFilesHandler
+
+        application = StaticFilesHandler(application)  # the admin's CSS under run_sandbox
+    server = SandboxServer((host, port), QuietRequestHandler, ipv6=":" in host)
+    server.set_app(application)
+    return server
+
+
+def sandbox_server_in_thread(host: str = "127.0.0.1", port: int = 0) -> tuple[SandboxServer, threading.Thread]:
+    server = sandbox_server(host, port)
+    thread = threading.Thread(target=server.serve_forever, name="sandbox-server", daemon=True)
+    thread.start()
+    return server, thread
