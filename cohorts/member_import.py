@@ -53,8 +53,14 @@ class EncodeReport:
     def reject(self, line: int, reason: str) -> None:
         self.rows_rejected += 1
         self.rejected_reasons[reason] += 1
-        if len(self.rejected_sample) < REJECTED_SAMPLE_SIZE:
+        # Room for both the reader's and the encoder's rejects of one chunk; `sample_trim`
+        # then keeps the first lines of the file.
+        if len(self.rejected_sample) < 2 * REJECTED_SAMPLE_SIZE:
             self.rejected_sample.append([line, reason])
+
+    def sample_trim(self) -> None:
+        self.rejected_sample.sort()
+        del self.rejected_sample[REJECTED_SAMPLE_SIZE:]
 
 
 class MemberSpool:
@@ -120,6 +126,7 @@ def members_encode(reader: MemberFileReader, *, plan: KeyPlan) -> tuple[MemberSp
     except BaseException:
         spool.close()
         raise
+    report.sample_trim()
     report.read_seconds = time.perf_counter() - started - report.encode_seconds
     report.warnings.extend(reader.warnings)
     report.key_quality = sampler.result()
@@ -139,6 +146,7 @@ def _encode_chunk(
     encoded = encode_rows(schema, raw_rows, default_country=plan.default_country)
     for index, reason in encoded.rejected:
         report.reject(lines[index], reason)
+    report.sample_trim()
     report.rows_kept += len(encoded.rows)
     if not sampler.full:
         sampler.add(raw_rows, encoded)

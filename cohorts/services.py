@@ -220,6 +220,7 @@ def cohort_members_refresh(
     except Exception as error:
         _import_failed(record, CohortError(f"Unexpected error: {type(error).__name__}: {error}"), stages=stages)
         raise
+    cohort.refresh_from_db()
     return record
 
 
@@ -401,6 +402,7 @@ def _import_apply(*, record: CohortImport, spool: MemberSpool, report: EncodeRep
         record.members_after = applied.members
         record.stage_seconds = stages
         record.save()
+    record.cohort = cohort
 
 
 def _import_failed(record: CohortImport, error: CohortError, *, stages: dict) -> None:
