@@ -90,6 +90,12 @@ if not DEBUG and not SANDBOX:
     require_in_production("FACEBOOK_APP_SECRET", FACEBOOK_APP_SECRET, debug=False, dev_default="")
 FACEBOOK_SCOPES = ["ads_management", "business_management", "ads_read"]
 GRAPH_TIMEOUT_SECONDS = env_float("GRAPH_TIMEOUT_SECONDS", 60.0)
+# Retries of transient and throttled Graph calls: bounded in attempts and in total time.
+GRAPH_RETRY_MAX_ATTEMPTS = env_int("GRAPH_RETRY_MAX_ATTEMPTS", 6)
+GRAPH_RETRY_BASE_DELAY = env_float("GRAPH_RETRY_BASE_DELAY", 1.0)
+GRAPH_RETRY_MAX_SECONDS = env_float("GRAPH_RETRY_MAX_SECONDS", 300.0)
+# A throttle announcing a longer wait ends the run (it resumes later) instead of holding a worker.
+GRAPH_MAX_THROTTLE_WAIT = env_float("GRAPH_MAX_THROTTLE_WAIT", 120.0)
 
 # --- Amplitude --------------------------------------------------------------------------
 # Empty means "the project's region host" (amplitude.com or analytics.eu.amplitude.com).

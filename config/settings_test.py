@@ -36,3 +36,11 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# A file, not SQLite's default in-memory test database: tests that serve the sandbox
+# over real HTTP (live_server) and upload from several threads need each thread to have
+# its own connection with real locking. One file per test process.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    import tempfile
+
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(tempfile.gettempdir(), f"cohortsync-test-{os.getpid()}.db")}

@@ -53,6 +53,11 @@ class SyncJob(TimeStamped):
     audience_lower_bound = models.BigIntegerField(null=True, blank=True)
     audience_upper_bound = models.BigIntegerField(null=True, blank=True)
     audience_checked_at = models.DateTimeField(null=True, blank=True)
+    # A project admin's approval of the next run's large removal; used up by that run.
+    removals_approved_at = models.DateTimeField(null=True, blank=True)
+    removals_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["cohort__name"]
@@ -134,6 +139,7 @@ class SyncRun(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     stage_seconds = models.JSONField(default=dict, blank=True, help_text="Time spent per stage.")
+    notices = models.JSONField(default=list, blank=True, help_text="Warnings a person should read.")
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -168,6 +174,7 @@ class SyncBatch(models.Model):
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="batches")
     operation = models.CharField(max_length=8, choices=Operation.choices)
     sequence = models.PositiveIntegerField(help_text="Order within the run.")
+    lane = models.PositiveSmallIntegerField(default=0, help_text="Concurrent upload lane (one session each).")
     session_id = models.BigIntegerField(null=True, blank=True)
     batch_seq = models.PositiveIntegerField(null=True, blank=True)
     last_batch = models.BooleanField(default=False)
