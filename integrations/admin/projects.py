@@ -5,8 +5,11 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.urls import path
 
-from integrations.access import Role, forget_project_roles, is_superuser
+from integrations import views
+from integrations.access import Role, forget_project_roles, has_project_role, is_superuser
+from integrations.admin.connections import connection_panel_context
 from integrations.admin_base import ProjectScopedAdmin
 from integrations.audit import AuditActions, audit_record, summarize_changes
 from integrations.models import Project, ProjectMembership
@@ -59,6 +62,33 @@ class ProjectAdmin(ProjectScopedAdmin):
     list_filter = ["amplitude_region"]
     search_fields = ["name", "slug", "amplitude_project_id"]
     prepopulated_fields = {"slug": ["name"]}
+    change_form_template = "admin/integrations/project/change_form.html"
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<int:object_id>/facebook/connect/",
+                wrap(views.project_facebook_connect),
+                name="integrations_project_facebook_connect",
+            ),
+            path(
+                "<int:object_id>/facebook/system-user-token/",
+                wrap(views.project_system_user_token),
+                name="integrations_project_system_user_token",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        project = self.get_object(request, object_id)  # 404 outside the person's projects
+        connections = project.facebook_connections.select_related("project").order_by("created_at")
+        extra_context = {
+            **(extra_context or {}),
+            "facebook_connections": [connection_panel_context(request, c) for c in connections],
+            "can_connect_facebook": has_project_role(request.user, project.pk, Role.ADMIN),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # A project is created by a superuser, who then names its project admins.
