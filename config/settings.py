@@ -210,6 +210,9 @@ SOCIALACCOUNT_PROVIDERS = {
 SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_REQUESTS_TIMEOUT = int(GRAPH_TIMEOUT_SECONDS)
 ACCOUNT_EMAIL_VERIFICATION = "none"
+# Facebook only connects ad accounts to projects: no signup or login through allauth.
+SOCIALACCOUNT_ADAPTER = "integrations.facebook.oauth.ConnectOnlySocialAccountAdapter"
+ACCOUNT_ADAPTER = "integrations.facebook.oauth.ClosedSignupAccountAdapter"
 
 # --- django-q2 -------------------------------------------------------------------------
 # A task that runs longer than `retry` seconds is handed out again while still running,
