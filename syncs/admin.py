@@ -1,15 +1,40 @@
+"""Admin for sync jobs (with their buttons), runs, batches and the audience ledger."""
+
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from integrations.access import is_superuser
+from integrations.access import Role, has_project_role, is_superuser, project_ids_with_role
 from integrations.admin_base import ProjectScopedAdmin, SystemWrittenAdmin
+from syncs import services
+from syncs.forms import SyncCreateForm, SyncDeleteForm
 from syncs.models import AdAccountThrottle, AudienceMember, SyncBatch, SyncJob, SyncRun
+
+MATCHING_DELAY_NOTE = (
+    "Facebook takes up to an hour to match added people and up to a day to process removals, "
+    "so sizes lag behind the runs."
+)
+
+
+def audience_size_label(lower: int | None, upper: int | None) -> str:
+    if lower is None or upper is None or upper < 0:
+        return "unknown"
+    if upper <= 1000:
+        return "below 1,000"
+    return f"{lower:,} - {upper:,}"
 
 
 @admin.register(SyncJob)
 class SyncJobAdmin(ProjectScopedAdmin):
     project_path = "cohort__project"
+    change_form_template = "admin/syncs/syncjob/change_form.html"
+    change_list_template = "admin/syncs/syncjob/change_list.html"
     list_display = [
         "audience_name",
         "cohort",
@@ -17,26 +42,163 @@ class SyncJobAdmin(ProjectScopedAdmin):
         "cadence",
         "status",
         "enabled",
+        "audience_size",
         "last_success_at",
         "next_run_at",
     ]
     list_filter = ["status", "cadence", "enabled", "cohort__project"]
     list_select_related = ["cohort", "connection", "connection__project"]
     search_fields = ["audience_name", "audience_id", "cohort__name"]
+    fields = ["cohort", "connection", "audience_name", "audience_id", "cadence", "cron_expression", "mode",
+              "enabled", "status", "status_reason", "status_fix", "audience_size", "last_run_at", "last_success_at",
+              "next_run_at", "created_by"]
     readonly_fields = [
+        "cohort",
+        "connection",
         "audience_id",
+        "cadence",
+        "cron_expression",
+        "enabled",
         "status",
         "status_reason",
         "status_fix",
+        "audience_size",
         "next_run_at",
         "last_run_at",
         "last_success_at",
-        "ledger_mapping_fingerprint",
-        "audience_lower_bound",
-        "audience_upper_bound",
-        "audience_checked_at",
         "created_by",
     ]
+
+    @admin.display(description="Audience size")
+    def audience_size(self, job: SyncJob) -> str:
+        return audience_size_label(job.audience_lower_bound, job.audience_upper_bound)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # jobs are created through "Sync to Facebook" (sync_create_view)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # deleting asks whether to delete the audience too (sync_delete_view)
+
+    # --- extra pages ---------------------------------------------------------------------------
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("sync-to-facebook/", wrap(self.sync_create_view), name="syncs_syncjob_create"),
+            path("<int:job_id>/run-now/", wrap(self.run_now_view), name="syncs_syncjob_run_now"),
+            path("<int:job_id>/pause/", wrap(self.pause_view), name="syncs_syncjob_pause"),
+            path("<int:job_id>/resume/", wrap(self.resume_view), name="syncs_syncjob_resume"),
+            path("<int:job_id>/approve-removals/", wrap(self.approve_view), name="syncs_syncjob_approve"),
+            path("<int:job_id>/recreate-audience/", wrap(self.recreate_view), name="syncs_syncjob_recreate"),
+            path("<int:job_id>/delete-sync/", wrap(self.sync_delete_view), name="syncs_syncjob_delete_sync"),
+            *super().get_urls(),
+        ]
+
+    def _job_for(self, request: HttpRequest, job_id: int, role: str) -> SyncJob:
+        job = get_object_or_404(self.get_queryset(request).select_related("cohort__project", "connection"), pk=job_id)
+        if not has_project_role(request.user, job.cohort.project_id, role):
+            raise PermissionDenied("Your role in this project does not allow this.")
+        return job
+
+    def _post_action(self, request: HttpRequest, job_id: int, role: str, action, done: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        job = self._job_for(request, job_id, role)
+        try:
+            action(job=job, user=request.user, request=request)
+        except services.SyncSetupError as error:
+            self.message_user(request, f"{error.message} {error.fix}", messages.ERROR)
+        else:
+            self.message_user(request, done, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:syncs_syncjob_change", args=[job.pk]))
+
+    def run_now_view(self, request, job_id):
+        return self._post_action(request, job_id, Role.OPERATOR, services.sync_job_run_now,
+                                 "A run was queued; this page shows its progress.")
+
+    def pause_view(self, request, job_id):
+        return self._post_action(request, job_id, Role.OPERATOR, services.sync_job_pause, "The sync is paused.")
+
+    def resume_view(self, request, job_id):
+        return self._post_action(request, job_id, Role.OPERATOR, services.sync_job_resume, "The sync is resumed.")
+
+    def approve_view(self, request, job_id):
+        return self._post_action(request, job_id, Role.ADMIN, services.sync_job_approve_removals,
+                                 "Removal approved: a run was queued.")
+
+    def recreate_view(self, request, job_id):
+        return self._post_action(request, job_id, Role.OPERATOR, services.sync_job_recreate_audience,
+                                 "A new audience was created; every member will be sent to it.")
+
+    def sync_create_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        project_ids = project_ids_with_role(request.user, Role.OPERATOR)
+        initial = {"cohort": request.GET.get("cohort")} if request.GET.get("cohort") else {}
+        form = SyncCreateForm(request.POST or None, initial=initial, project_ids=project_ids)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            spec = services.SyncJobSpec(
+                cohort=data["cohort"],
+                connection=data["connection"],
+                cadence=data["cadence"],
+                cron_expression=data["cron_expression"],
+                mode=data["mode"],
+                existing_audience_id=data["existing_audience_id"] if data["audience"] == form.AUDIENCE_EXISTING
+                else "",
+                audience_name=data["audience_name"],
+            )
+            try:
+                job = services.sync_job_create(spec=spec, user=request.user, request=request)
+            except services.SyncSetupError as error:
+                form.add_error(None, f"{error.message} {error.fix}".strip())
+            else:
+                self.message_user(request, f"Syncing {job.cohort} to audience {job.audience_id}: the first run "
+                                  "was queued.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:syncs_syncjob_change", args=[job.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Sync a cohort to Facebook",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/syncs/syncjob/sync_create.html", context)
+
+    def sync_delete_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        job = self._job_for(request, job_id, Role.ADMIN)
+        form = SyncDeleteForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            warning = services.sync_job_delete(
+                job=job, delete_audience=form.cleaned_data["delete_audience"], user=request.user, request=request
+            )
+            self.message_user(request, warning or "The sync was deleted.", messages.WARNING if warning else
+                              messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:syncs_syncjob_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Delete the sync {job}",
+            "job": job,
+            "form": form,
+            "opts": self.model._meta,
+            "runs": job.runs.count(),
+        }
+        return TemplateResponse(request, "admin/syncs/syncjob/sync_delete.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        job = self.get_object(request, object_id)
+        project_id = job.cohort.project_id
+        extra_context.update(
+            can_operate=has_project_role(request.user, project_id, Role.OPERATOR),
+            can_administer=has_project_role(request.user, project_id, Role.ADMIN),
+            recent_runs=list(job.runs.order_by("-started_at", "-id")[:10]),
+            matching_delay_note=MATCHING_DELAY_NOTE,
+            size_label=audience_size_label(job.audience_lower_bound, job.audience_upper_bound),
+        )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_create": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(SyncRun)
@@ -53,10 +215,16 @@ class SyncRunAdmin(SystemWrittenAdmin):
         "rows_removed",
         "rows_unchanged",
         "rows_skipped",
+        "batches_link",
     ]
     list_filter = ["status", "trigger"]
     list_select_related = ["job__cohort"]
     search_fields = ["job__audience_name"]
+
+    @admin.display(description="Batches")
+    def batches_link(self, run: SyncRun):
+        url = reverse("admin:syncs_syncbatch_changelist") + f"?run__id__exact={run.pk}"
+        return format_html('<a href="{}">{} done</a>', url, run.batches_done)
 
 
 @admin.register(SyncBatch)
@@ -74,6 +242,7 @@ class SyncBatchAdmin(SystemWrittenAdmin):
         "http_status",
         "attempts",
         "duration_ms",
+        "error_code",
     ]
     list_filter = ["status", "operation"]
     list_select_related = ["run__job__cohort"]
