@@ -188,6 +188,7 @@ SESSION_SUBCODES = frozenset({1870147})
 _TERMS_TEXT = re.compile(r"terms of service|terms of use|\btos\b|customaudiences/(?:app/)?tos", re.I)
 _TOS_ACT = re.compile(r"[?&]act=(\d+)")
 _BUSINESS_TEXT = re.compile(r"business manager", re.I)
+_APP_CREDENTIALS_TEXT = re.compile(r"client secret|appsecret_proof|invalid application id", re.I)
 _TOO_MUCH_DATA_TEXT = re.compile(
     r"reduce the amount of data|request (?:body )?(?:is )?too large|payload too large", re.I
 )
@@ -275,6 +276,13 @@ def error_from_envelope(
         return NoBusinessManager(message, **common)
     if code in PERMISSION_CODES:
         return PermissionMissing(message, fix=_permission_fix(code, text), **common)
+    if _APP_CREDENTIALS_TEXT.search(text):
+        # Meta answers a wrong client secret with code 1, which would otherwise read as transient.
+        return InvalidRequest(
+            message,
+            fix="Facebook refused the app's credentials: check FACEBOOK_APP_ID and FACEBOOK_APP_SECRET.",
+            **common,
+        )
     if code in PAYLOAD_CODES or http_status == 413 or _TOO_MUCH_DATA_TEXT.search(text):
         return PayloadTooLarge(message, **common)
     if subcode in SESSION_SUBCODES:

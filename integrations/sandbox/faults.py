@@ -22,7 +22,8 @@ from integrations.sandbox.models import SandboxAdAccount, SandboxFaultSwitch
 
 @dataclass(frozen=True)
 class Faults:
-    key: str
+    key: str  # counts this switch's draws; saving the switch starts a new count
+    scope: str = "global"  # what the draws depend on, with the seed and the count
     server_error_share: float = 0.0
     throttle_share: float = 0.0
     throttle_code: int = 80003
@@ -37,7 +38,7 @@ class Faults:
         return not (self.server_error_share or self.throttle_share or self.latency_ms or self.timeout_share)
 
 
-NO_FAULTS = Faults(key="none")
+NO_FAULTS = Faults(key="none", scope="none")
 
 _counters: dict[str, int] = {}
 _counter_lock = threading.Lock()
@@ -52,12 +53,13 @@ def _draw(faults: Faults) -> float:
     with _counter_lock:
         number = _counters.get(faults.key, 0)
         _counters[faults.key] = number + 1
-    return random.Random(f"{faults.seed}:{faults.key}:{number}").random()
+    return random.Random(f"{faults.seed}:{faults.scope}:{number}").random()
 
 
 def _from_switch(switch: SandboxFaultSwitch) -> Faults:
     return Faults(
         key=f"switch-{switch.pk}-{switch.updated_at.timestamp() if switch.updated_at else 0}",
+        scope=f"act_{switch.ad_account.account_id}" if switch.ad_account_id else "global",
         server_error_share=switch.server_error_share,
         throttle_share=switch.throttle_share,
         throttle_code=switch.throttle_code,
@@ -71,7 +73,9 @@ def _from_switch(switch: SandboxFaultSwitch) -> Faults:
 
 def faults_for(ad_account: SandboxAdAccount | None) -> Faults:
     if ad_account is not None:
-        own = SandboxFaultSwitch.objects.filter(ad_account=ad_account, enabled=True).first()
+        own = (
+            SandboxFaultSwitch.objects.filter(ad_account=ad_account, enabled=True).select_related("ad_account").first()
+        )
         if own is not None:
             return _from_switch(own)
     shared = SandboxFaultSwitch.objects.filter(ad_account__isnull=True, enabled=True).order_by("-updated_at").first()
@@ -79,7 +83,7 @@ def faults_for(ad_account: SandboxAdAccount | None) -> Faults:
         return _from_switch(shared)
     from_env = conf.env_fault_switch()
     if from_env is not None:
-        return Faults(key="environment", **from_env)
+        return Faults(key="environment", scope="environment", **from_env)
     return NO_FAULTS
 
 

@@ -102,6 +102,8 @@ CASES = [
         errors.InvalidRequest,
     ),
     (194, None, "Missing required parameter", 400, ACCOUNT_CALL, errors.InvalidRequest),
+    (1, None, "Error validating client secret.", 400, ACCOUNT_CALL, errors.InvalidRequest),
+    (100, None, "Invalid appsecret_proof provided in the API argument", 400, ACCOUNT_CALL, errors.InvalidRequest),
     (99999, None, "Unknown code from a 500", 500, ACCOUNT_CALL, errors.Transient),
 ]
 
