@@ -6,7 +6,7 @@ Graph paths carry the version first, as on graph.facebook.com: any vNN.N is rout
 versions older than v21.0 are answered with Meta's 2635 error.
 """
 
-from django.urls import include, path, re_path  # noqa: F401 - include/path for the Amplitude line
+from django.urls import include, path, re_path
 
 from integrations.sandbox.views import graph, oauth
 
@@ -17,7 +17,7 @@ OBJECT = r"(?P<object_id>\d+)"
 urlpatterns = [
     # --- Amplitude sandbox (integrations.sandbox.amplitude, another helper's) ---------------
     # Its one include line goes here, above the Graph routes:
-    # path("", include("integrations.sandbox.amplitude.urls")),
+    path("", include("integrations.sandbox.amplitude.urls")),
     # ------------------------------------------------------------------------------------------
     # The login dialog lives on www.facebook.com; the sandbox serves it beside the Graph API.
     re_path(VERSION + r"dialog/oauth/?$", oauth.oauth_dialog, name="sandbox_oauth_dialog"),
