@@ -186,6 +186,12 @@ def make_job():
         )
         values: dict[str, Any] = {"cohort": cohort, "connection": connection, "audience_name": name}
         values.update(overrides)
+        if values.get("status") == SyncJob.Status.SUCCEEDED:
+            # A healthy job has run and succeeded: a release returns it to exactly that.
+            from django.utils import timezone
+
+            values.setdefault("last_run_at", timezone.now())
+            values.setdefault("last_success_at", values["last_run_at"])
         return SyncJob.objects.create(**values)
 
     return make
