@@ -36,7 +36,9 @@ class ProjectForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name in SECRET_FIELDS:
-            field = self.fields[name]
+            field = self.fields.get(name)
+            if field is None:  # read-only page (a viewer or operator): the secrets are not shown
+                continue
             field.required = False
             is_set = bool(self.instance.pk and getattr(self.instance, name))
             field.help_text = (
@@ -63,6 +65,12 @@ class ProjectAdmin(ProjectScopedAdmin):
     search_fields = ["name", "slug", "amplitude_project_id"]
     prepopulated_fields = {"slug": ["name"]}
     change_form_template = "admin/integrations/project/change_form.html"
+
+    def get_exclude(self, request, obj=None):
+        # A read-only page shows every field as text: the secrets must not be among them.
+        if obj is not None and not self.has_change_permission(request, obj):
+            return [*(super().get_exclude(request, obj) or []), *SECRET_FIELDS]
+        return super().get_exclude(request, obj)
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
