@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from allauth.socialaccount.models import SocialAccount, SocialToken
+from django.contrib.auth import get_user_model
 from django.db import connection as db
 from django.urls import reverse
 from django.utils import timezone
@@ -329,3 +330,27 @@ def test_a_pasted_system_user_token_is_validated_and_connects_the_same_way(seede
     assert connection.token_source == FacebookConnection.TokenSource.SYSTEM_USER
     assert connection.access_token == token
     assert actions(project) == ["connection.connected", "connection.ad_account_chosen"]
+
+
+@pytest.mark.parametrize("process", ["login", "connect"])
+def test_nobody_logs_in_or_signs_up_with_facebook(seeded, client, process):
+    response = client.post(f"/accounts/facebook/login/?process={process}")
+    location = urlsplit(response["Location"])
+    query = {key: values[0] for key, values in parse_qs(location.query).items()}
+
+    response = callback(client, dialog_submit(client, location.path, query, seeded["ready"].person))
+
+    assert response.status_code == 403
+    assert "_auth_user_id" not in client.session
+    assert not get_user_model().objects.exists() and not SocialAccount.objects.exists()
+    assert not FacebookConnection.objects.exists()
+
+
+def test_a_logged_in_admin_cannot_use_facebook_as_a_login_either(seeded, admin_client, project):
+    response = admin_client.post("/accounts/facebook/login/?process=login")
+    location = urlsplit(response["Location"])
+    query = {key: values[0] for key, values in parse_qs(location.query).items()}
+    response = callback(admin_client, dialog_submit(admin_client, location.path, query, seeded["ready"].person))
+    assert response.status_code == 403
+    assert "Signing in with Facebook is not available" in seen(response)
+    assert not SocialAccount.objects.exists() and not FacebookConnection.objects.exists()
