@@ -1,7 +1,8 @@
 """Reading member files (an Amplitude export or an uploaded CSV) as a stream of raw rows.
 
-Real CSV parsing (RFC 4180: quoted values with embedded newlines and commas), one row
-at a time from a text stream, so a 2,000,000-member file never sits in memory. The
+Real CSV parsing (RFC 4180: quoted values with embedded newlines and commas) over a text
+wrapper of the streamed body, a chunk of rows at a time, so a 2,000,000-member file
+never sits in memory. The
 reader picks the columns a project's mapping needs and reports, per bad row, its line
 number and a reason; it never keeps or reports the values themselves.
 """
@@ -12,7 +13,7 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
 
 from cohorts.errors import CohortError
 
@@ -31,11 +32,6 @@ class ColumnMatch:
     positions: list[int | None]
     missing: list[str] = field(default_factory=list)
     width: int = 0
-
-
-def text_stream(binary: BinaryIO, *, encoding: str = "utf-8") -> TextIO:
-    """Decode a binary stream lazily; `newline=""` leaves quoted newlines to the CSV parser."""
-    return io.TextIOWrapper(binary, encoding=encoding, errors="strict", newline="")
 
 
 def ungzip_if_needed(binary: BinaryIO) -> BinaryIO:
@@ -75,46 +71,71 @@ def columns_match(header: list[str], wanted: list[str], *, amplitude: bool) -> C
     return ColumnMatch(positions=positions, missing=missing, width=len(header))
 
 
-class _LineTracker:
-    """Feeds the CSV parser line by line and remembers whether the last line was complete."""
+class _TailTracker(io.RawIOBase):
+    """Passes bytes through and remembers the last one: did the file end with a line end?"""
 
-    def __init__(self, text: TextIO) -> None:
-        self._text = text
-        self.last_line_complete = True
+    def __init__(self, inner: BinaryIO) -> None:
+        self._inner = inner
+        self.last_byte = b"\n"
 
-    def __iter__(self) -> Iterator[str]:
-        for line in self._text:
-            self.last_line_complete = line.endswith(("\n", "\r"))
-            yield line
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._inner.read(len(buffer))
+        if data:
+            buffer[: len(data)] = data
+            self.last_byte = data[-1:]
+        return len(data)
+
+    @property
+    def ended_with_newline(self) -> bool:
+        return self.last_byte in (b"\n", b"\r")
+
+
+@dataclass
+class RowChunk:
+    """Up to `size` rows: the good ones (raw values in `columns` order, with their line
+    numbers) and the rejected ones as (line number, reason)."""
+
+    lines: list[int] = field(default_factory=list)
+    values: list[tuple[str, ...]] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return len(self.values) + len(self.rejected)
 
 
 @dataclass
 class MemberFileReader:
-    """Yields (line number, raw values in `columns` order) or (line number, None, reason)."""
+    """Reads a member file (binary, gzip already undone) in chunks of rows."""
 
-    text: TextIO
+    binary: BinaryIO
     columns: list[str]
     error_class: type[CohortError]
     amplitude: bool = False
+    encoding: str = "utf-8-sig"
     match: ColumnMatch | None = None
     warnings: list[str] = field(default_factory=list)
 
-    def rows(self) -> Iterator[tuple[int, tuple[str, ...] | None, str]]:
-        tracker = _LineTracker(self.text)
-        reader = csv.reader(tracker, strict=True)
+    def chunks(self, size: int) -> Iterator[RowChunk]:
+        tail = _TailTracker(self.binary)
+        text = io.TextIOWrapper(io.BufferedReader(tail, 1 << 16), encoding=self.encoding, newline="")
+        reader = csv.reader(text, strict=True)
         try:
-            yield from self._rows(reader, tracker)
+            yield from self._chunks(reader, tail, size)
         except csv.Error as exc:
             raise self.error_class(
                 f"The file is not valid CSV near line {reader.line_num}: {exc}"
-                + (" (the file looks truncated)." if not tracker.last_line_complete else ".")
+                + (" (the file looks truncated)." if not tail.ended_with_newline else ".")
             ) from None
         except UnicodeDecodeError:
             raise self.error_class(
                 f"The file is not UTF-8 text (near line {reader.line_num + 1}); save it as CSV UTF-8."
             ) from None
 
-    def _rows(self, reader, tracker: _LineTracker) -> Iterator[tuple[int, tuple[str, ...] | None, str]]:
+    def _chunks(self, reader, tail: _TailTracker, size: int) -> Iterator[RowChunk]:
         header = next(reader, None)
         if header is None:
             raise self.error_class("The file is empty: a header row is expected first.")
@@ -130,21 +151,30 @@ class MemberFileReader:
             )
         pick = _picker(match.positions)
         width = match.width
-        last_bad_line = line = 0
+        chunk = RowChunk()
+        lines, values, rejected = chunk.lines, chunk.values, chunk.rejected
+        last_bad = line = 0
         line_after = reader.line_num
         for row in reader:
-            line = line_after + 1
+            line = line_after + 1  # where the row starts (a quoted value may span lines)
             line_after = reader.line_num
             if len(row) == width:
-                yield line, pick(row), ""
+                lines.append(line)
+                values.append(pick(row))
+                if len(values) >= size:
+                    yield chunk
+                    chunk = RowChunk()
+                    lines, values, rejected = chunk.lines, chunk.values, chunk.rejected
             elif not row or (len(row) == 1 and not row[0].strip()):
-                continue  # blank line
+                continue  # a blank line
             else:
-                last_bad_line = line
-                yield line, None, REASON_COLUMN_COUNT
-        if last_bad_line and last_bad_line == line and not tracker.last_line_complete:
+                last_bad = line
+                rejected.append((line, REASON_COLUMN_COUNT))
+        if last_bad and last_bad == line and not tail.ended_with_newline:
             # A last row cut short, without its line end: the file was cut, not written badly.
-            raise self.error_class(f"The file ends in the middle of line {last_bad_line}: it is truncated.")
+            raise self.error_class(f"The file ends in the middle of line {last_bad}: it is truncated.")
+        if chunk.rows_read:
+            yield chunk
 
 
 def _picker(positions: list[int | None]):

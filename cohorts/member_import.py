@@ -26,7 +26,7 @@ from django.db import connection
 
 from cohorts.encoding import row_serialize
 from cohorts.key_quality import KeyQualitySampler
-from cohorts.member_files import MemberFileReader
+from cohorts.member_files import MemberFileReader, RowChunk
 from cohorts.models import CohortMember
 from integrations.facebook.match_keys import encode_rows
 from integrations.key_mappings import KeyPlan
@@ -106,27 +106,18 @@ def members_encode(reader: MemberFileReader, *, plan: KeyPlan) -> tuple[MemberSp
     report = EncodeReport()
     sampler = KeyQualitySampler(plan)
     spool = MemberSpool()
-    schema = plan.schema
-    lines: list[int] = []
-    raw_rows: list[tuple[str, ...]] = []
     started = time.perf_counter()
     try:
-        for line, values, reason in reader.rows():
-            report.rows_read += 1
-            if values is None:
+        for chunk in reader.chunks(ENCODE_CHUNK_ROWS):
+            report.rows_read += chunk.rows_read
+            for line, reason in chunk.rejected:
                 report.reject(line, reason)
-                continue
-            lines.append(line)
-            raw_rows.append(values)
-            if len(raw_rows) >= ENCODE_CHUNK_ROWS:
-                _encode_chunk(schema, raw_rows, lines, plan, report, sampler, spool)
-                lines, raw_rows = [], []
-        if raw_rows:
-            _encode_chunk(schema, raw_rows, lines, plan, report, sampler, spool)
+            if chunk.values:
+                _encode_chunk(chunk, plan, report, sampler, spool)
+            report.sample_trim()
     except BaseException:
         spool.close()
         raise
-    report.sample_trim()
     report.read_seconds = time.perf_counter() - started - report.encode_seconds
     report.warnings.extend(reader.warnings)
     report.key_quality = sampler.result()
@@ -134,22 +125,15 @@ def members_encode(reader: MemberFileReader, *, plan: KeyPlan) -> tuple[MemberSp
 
 
 def _encode_chunk(
-    schema: list[str],
-    raw_rows: list[tuple[str, ...]],
-    lines: list[int],
-    plan: KeyPlan,
-    report: EncodeReport,
-    sampler: KeyQualitySampler,
-    spool: MemberSpool,
+    chunk: RowChunk, plan: KeyPlan, report: EncodeReport, sampler: KeyQualitySampler, spool: MemberSpool
 ) -> None:
     started = time.perf_counter()
-    encoded = encode_rows(schema, raw_rows, default_country=plan.default_country)
+    encoded = encode_rows(plan.schema, chunk.values, default_country=plan.default_country)
     for index, reason in encoded.rejected:
-        report.reject(lines[index], reason)
-    report.sample_trim()
+        report.reject(chunk.lines[index], reason)
     report.rows_kept += len(encoded.rows)
     if not sampler.full:
-        sampler.add(raw_rows, encoded)
+        sampler.add(chunk.values, encoded)
     spool.write_chunk(encoded.rows)
     report.encode_seconds += time.perf_counter() - started
 

@@ -34,7 +34,7 @@ from cohorts.errors import (
     CohortNotFromAmplitude,
     CohortRefreshBusy,
 )
-from cohorts.member_files import MemberFileReader, text_stream, ungzip_if_needed
+from cohorts.member_files import MemberFileReader, ungzip_if_needed
 from cohorts.member_import import EncodeReport, MemberSpool, members_apply, members_encode
 from cohorts.models import AmplitudeListStatus, AmplitudeUsage, Cohort, CohortImport
 from integrations.key_mappings import IDENTIFYING_KEY_REQUIRED, KeyPlan, project_key_plan
@@ -204,7 +204,7 @@ def cohort_members_refresh(
         stages["wait"] = _lap(started)
         with client.cohort_export_file(record.request_id) as body:
             reader = MemberFileReader(
-                text=text_stream(body, encoding="utf-8-sig"),
+                binary=body,
                 columns=plan.columns,
                 error_class=_amplitude_file_error,
                 amplitude=True,
@@ -294,7 +294,7 @@ def cohort_csv_import(
     stages: dict[str, float] = {}
     try:
         reader = MemberFileReader(
-            text=text_stream(ungzip_if_needed(file), encoding="utf-8-sig"),
+            binary=ungzip_if_needed(file),
             columns=plan.columns,
             error_class=CohortFileInvalid,
         )
