@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from integrations.audit import AuditActions, audit_record
 from integrations.connection_problems import (
+    SETUP_CODES,
     TOKEN_EXPIRED_SUBCODE,
     WRONG_APP,
     ConnectionProblem,
@@ -338,7 +339,7 @@ def _record_pass(connection, previous_code, findings, actor, request, trigger, n
     problem_set(connection=connection, problem=None)
     connection.save()
     released = sync_jobs_release_for_connection(connection=connection)
-    if previous_code and previous_code != ProblemCode.AD_ACCOUNT_NOT_CHOSEN:
+    if previous_code and previous_code not in SETUP_CODES:
         audit_record(
             action=ConnectionAuditActions.CHECK_PASSED,
             actor=actor,

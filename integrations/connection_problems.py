@@ -41,6 +41,7 @@ class ProblemCode:
     """What `FacebookConnection.problem_code` holds; empty means no problem."""
 
     AD_ACCOUNT_NOT_CHOSEN = "ad_account_not_chosen"
+    NOT_CHECKED = "not_checked"
     DISCONNECTED = "disconnected"
     TOKEN_INVALID = "token_invalid"  # noqa: S105 - a problem name, not a secret
     TOKEN_EXPIRED = "token_expired"  # noqa: S105
@@ -66,6 +67,15 @@ AD_ACCOUNT_NOT_CHOSEN = ConnectionProblem(
     "Connected to Facebook, but no ad account is chosen yet.",
     "Choose the ad account this project syncs audiences to.",
 )
+
+
+NOT_CHECKED = ConnectionProblem(
+    ProblemCode.NOT_CHECKED,
+    "A new token was saved; Facebook could not be asked yet whether everything is in order.",
+    "Click Check again in a moment.",
+)
+# Steps of connecting rather than problems found: clearing them is not worth an audit event.
+SETUP_CODES = frozenset({ProblemCode.AD_ACCOUNT_NOT_CHOSEN, ProblemCode.NOT_CHECKED})
 
 
 def person_words(connection: FacebookConnection) -> str:

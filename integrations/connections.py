@@ -43,7 +43,7 @@ from integrations.connection_checks import (
     graph_client_for,
     problem_set,
 )
-from integrations.connection_problems import AD_ACCOUNT_NOT_CHOSEN, disconnected_problem
+from integrations.connection_problems import AD_ACCOUNT_NOT_CHOSEN, NOT_CHECKED, disconnected_problem
 from integrations.facebook.errors import GraphError, RateLimited, Transient
 from integrations.facebook.results import AdAccount, TokenInfo
 from integrations.models import FacebookConnection, Project
@@ -209,8 +209,10 @@ def connection_token_attach(
         connection.status = Status.NEEDS_ATTENTION
         if not connection.ad_account_id:
             problem_set(connection=connection, problem=AD_ACCOUNT_NOT_CHOSEN)
-        # A reconnect keeps the old problem on screen until the checks below replace it,
-        # so the check that clears it is recorded (and says how many jobs resumed).
+        elif not connection.problem_code:
+            problem_set(connection=connection, problem=NOT_CHECKED)
+        # Otherwise a reconnect keeps the old problem on screen until the checks below
+        # replace it, so the check that clears it is recorded (with the jobs resumed).
         connection.save()
         changes = {"source": source, "access_token": "set", "expires": _day(owner.expires_at)}
         if before_person is None:

@@ -53,6 +53,8 @@ class FakeFacebook:
     ad_accounts: list[dict[str, Any]] = field(default_factory=list)
     revoke_ok: bool = True
     down: bool = False  # every debug_token call answers HTTP 500, code 2
+    down_from_call: int | None = None  # ... from this debug_token call on (1-based)
+    debug_calls: int = 0
     serves_user_tasks: bool = True
 
     def __post_init__(self) -> None:
@@ -76,7 +78,8 @@ class FakeFacebook:
         return _ok({"id": self.user_id, "name": self.user_name})
 
     def _debug_token(self, request):
-        if self.down:
+        self.debug_calls += 1
+        if self.down or (self.down_from_call is not None and self.debug_calls >= self.down_from_call):
             return _error(500, envelope("An unexpected error has occurred. Please retry your request later.", 2))
         data: dict[str, Any] = {
             "is_valid": self.valid,

@@ -210,3 +210,18 @@ def test_the_daily_check_covers_every_connection_with_a_token_and_an_ad_account(
     make_connection(ad_account_id="act_222", status=Status.DISCONNECTED, access_token="")
     counts = connections_check_all()
     assert counts == {"checked": 1, "active": 1, "needs_attention": 0, "unavailable": 0}
+
+
+def test_a_reconnect_facebook_cannot_check_yet_says_so_and_the_later_pass_adds_no_event(fb, make_connection, project):
+    from integrations.connections import connection_system_user_token_submit
+
+    connection = make_connection()
+    fb.down_from_call = 2  # the token is inspected, then Facebook stops answering
+    connection_system_user_token_submit(project=project, token="EAAnewToken", actor=None, connection=connection)
+    connection.refresh_from_db()
+    assert connection.status == Status.NEEDS_ATTENTION and connection.problem_code == "not_checked"
+    assert "Check again" in connection.problem_fix
+
+    fb.down_from_call = None
+    assert check(connection).passed
+    assert list(AuditEvent.objects.values_list("action", flat=True)) == ["connection.reconnected"]
