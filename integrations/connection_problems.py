@@ -194,14 +194,22 @@ def permission_problem(connection: FacebookConnection, account_label: str) -> Co
 
 
 def terms_problem(connection: FacebookConnection, ad_account_id: str, account_name: str = "") -> ConnectionProblem:
+    link = terms_acceptance_url(ad_account_id)
     if connection.token_source == FacebookConnection.TokenSource.SYSTEM_USER:
-        who = "logged in as an admin of the Business Manager that owns the system user"
+        fix = (
+            f"Open {link} logged in as an admin of the Business Manager that owns the system user, "
+            "accept the Custom Audience Terms, then click Check again."
+        )
     else:
-        who = f"logged in to Facebook as {person_words(connection)}: that person must be the one who accepts"
+        fix = (
+            f"{_capital(person_words(connection))} must accept them personally: open {link} while logged in to "
+            "Facebook as that person, accept the Custom Audience Terms, then click Check again "
+            "(or reconnect as someone who has accepted them)."
+        )
     return ConnectionProblem(
         ProblemCode.TERMS_NOT_ACCEPTED,
         f"Facebook's Custom Audience Terms are not accepted for ad account {account_name or ad_account_id}.",
-        f"Open {terms_acceptance_url(ad_account_id)} {who}, accept the Custom Audience Terms, then click Check again.",
+        fix,
     )
 
 

@@ -48,8 +48,8 @@ def test_every_check_passing_makes_the_connection_active_and_resumes_its_held_jo
             {"account": account_json(terms=False)},
             ProblemCode.TERMS_NOT_ACCEPTED,
             "Custom Audience Terms are not accepted",
-            f"Open {TERMS_LINK} logged in to Facebook as Robin Ready (the Facebook person who connected): "
-            "that person must be the one who accepts",
+            f"Robin Ready (the Facebook person who connected) must accept them personally: open {TERMS_LINK} "
+            "while logged in to Facebook as that person",
         ),
         (
             {"account": account_json(business=False)},
