@@ -34,7 +34,9 @@ def declared_schedules() -> list[ScheduleSpec]:
         try:
             module = import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != module_name:
+            # An app without schedules (or not installed) declares none; an import error
+            # inside an existing schedules module must still surface.
+            if exc.name is None or not module_name.startswith(exc.name):
                 raise
             continue
         specs.extend(getattr(module, "SCHEDULES", []))

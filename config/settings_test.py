@@ -40,7 +40,8 @@ STORAGES = {
 # A file, not SQLite's default in-memory test database: tests that serve the sandbox
 # over real HTTP (live_server) and upload from several threads need each thread to have
 # its own connection with real locking. One file per test process.
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     import tempfile
 
-    DATABASES["default"]["TEST"] = {"NAME": os.path.join(tempfile.gettempdir(), f"cohortsync-test-{os.getpid()}.db")}
+    _test_db = os.path.join(tempfile.gettempdir(), f"cohortsync-test-{os.getpid()}.db")
+    DATABASES["default"]["TEST"] = {"NAME": _test_db}  # noqa: F405

@@ -21,6 +21,7 @@ from integrations.facebook.client import GraphClient
 from integrations.facebook.errors import AudienceGone, GraphError
 from integrations.models import FacebookConnection
 from syncs.models import AudienceMember, SyncJob, SyncRun
+from syncs.pausing import connection_hold_reason
 from syncs.runner import AUDIENCE_DESCRIPTION_MARK
 
 logger = logging.getLogger(__name__)
@@ -198,10 +199,11 @@ def sync_job_resume(*, job: SyncJob, user=None, request: HttpRequest | None = No
     with transaction.atomic():
         connection = job.connection
         held = connection.status != FacebookConnection.Status.ACTIVE
+        # Held with the connection's reason, so that the connection's next passing check releases it.
         SyncJob.objects.filter(pk=job.pk).update(
             enabled=True,
             status=SyncJob.Status.NEEDS_ATTENTION if held else SyncJob.Status.NEW,
-            status_reason=connection.problem_message if held else "",
+            status_reason=connection_hold_reason(connection.problem_message or "needs attention") if held else "",
             status_fix=connection.problem_fix if held else "",
         )
         sync_job_schedule_ensure(job=job)
