@@ -1,0 +1,273 @@
+"""Match-key encoding speed: encode_rows vs the raw SHA-256 floor vs the facebook-business SDK.
+
+    python bench/match_keys.py [--rows N] [--repeat R] [--seed S]
+
+Generates N synthetic rows (default 1,000,000) of six keys (EMAIL, PHONE, FN, LN, COUNTRY, ZIP) with
+realistic messiness, then prints rows per second of:
+
+* ``encode_rows`` (default country US, the rows' own COUNTRY used for their phones and ZIPs);
+* the raw floor: ``hashlib.sha256(s.encode()).hexdigest()`` over six already-normalised strings per row;
+* the facebook-business SDK's ``CustomAudience.format_params`` on the same rows (``None`` given as ""
+  because the SDK calls ``.strip()`` on every value);
+* EMAIL-only rows through ``encode_rows`` against the floor for one key;
+
+and where the SDK's upload differs from ours on the same rows. The SDK is a benchmark-only
+dependency (bench/requirements.txt); without it the SDK figures are skipped with a message.
+Best of R runs (default 3) for every timed figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import os
+import platform
+import random
+import sys
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from integrations.facebook.match_keys import encode_rows, normalize
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+SCHEMA = ["EMAIL", "PHONE", "FN", "LN", "COUNTRY", "ZIP"]
+DEFAULT_COUNTRY = "US"
+
+FIRST_NAMES = _words(
+    "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara Richard "
+    "Susan Joseph Jessica Thomas Sarah Charles Karen Christopher Lisa Daniel Nancy Matthew Betty Anthony "
+    "Sandra Mark Margaret Donald Ashley Steven Kimberly Andrew Emily Paul Donna Joshua Michelle Kenneth "
+    "Carol Kevin Amanda Brian Melissa George Deborah Timothy Stephanie Oliver Amelia Harry Isla Jack Ava "
+    "Noah Mia Leo Freya Lukas Emma Finn Hannah Jonas Lea Elias Lena Hugo Louise Gabriel Jade Arthur "
+    "Chloé Valéry José Zoë François Søren Björn Renée Inés Noémie Jürgen Mary-Ann Jean-Luc Anne-Marie"
+)
+LAST_NAMES = _words(
+    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez "
+    "Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark "
+    "Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams "
+    "Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Müller Schmidt Schneider Fischer Weber "
+    "Meyer Wagner Becker Schulz Hoffmann Martin Bernard Dubois Thomas Robert Richard Petit Durand Leroy "
+    "Moreau O'Neil O'Brien Smith-Jones McDonald Núñez Peña Gómez Løkke Åberg Żółć"
+)
+DOMAINS = _words("gmail.com yahoo.com hotmail.com outlook.com icloud.com aol.com gmx.de web.de orange.fr example.co.uk")
+COUNTRY_SPELLINGS = {
+    "US": ["US", "US", "us", "USA", "United States", "U.S.", "united states", " US ", "United States of America"],
+    "GB": ["GB", "UK", "United Kingdom", "gb", "England"],
+    "DE": ["DE", "Germany", "Deutschland", "de"],
+    "FR": ["FR", "France", "fr"],
+}
+COUNTRY_WEIGHTS = [("US", 70), ("GB", 15), ("DE", 10), ("FR", 5)]
+
+
+def _digits(rng: random.Random, count: int) -> str:
+    return "".join(rng.choice("0123456789") for _ in range(count))
+
+
+def _phone(rng: random.Random, country: str) -> str:
+    if country == "US":
+        area, exchange, line = rng.randint(201, 989), rng.randint(200, 999), _digits(rng, 4)
+        return rng.choice(
+            (
+                f"({area}) {exchange}-{line}",
+                f"{area}-{exchange}-{line}",
+                f"{area}.{exchange}.{line}",
+                f"+1 {area} {exchange} {line}",
+                f"1-{area}-{exchange}-{line}",
+                f"{area}{exchange}{line}",
+                f"+1{area}{exchange}{line}",
+            )
+        )
+    if country == "GB":
+        rest = _digits(rng, 6)
+        return rng.choice((f"07700 {rest}", f"+44 7700 {rest}", f"+44 (0)7700 {rest}", f"447700{rest}", f"07700{rest}"))
+    if country == "DE":
+        rest = _digits(rng, 7)
+        return rng.choice((f"030 {rest}", f"+49 30 {rest}", f"0151 {rest}1", f"+49 (0)30 {rest}"))
+    rest = _digits(rng, 8)
+    return rng.choice((f"06 {rest[:2]} {rest[2:4]} {rest[4:6]} {rest[6:]}", f"+33 6 {rest}", f"0033 6{rest}"))
+
+
+def _zip(rng: random.Random, country: str) -> str:
+    if country == "US":
+        base = f"{rng.randint(1, 99950):05d}"
+        return f"{base}-{_digits(rng, 4)}" if rng.random() < 0.15 else base
+    if country == "GB":
+        letters = "ABCDEFGHJKLMNOPRSTUWYZ"
+        outward = rng.choice(letters) + rng.choice(letters) + str(rng.randint(1, 20))
+        inward = str(rng.randint(0, 9)) + rng.choice(letters) + rng.choice(letters)
+        return rng.choice((f"{outward} {inward}", f"{outward}{inward}", f"{outward.lower()} {inward.lower()}"))
+    return f"{rng.randint(1000, 99999):05d}"
+
+
+def _messy(rng: random.Random, text: str) -> str:
+    roll = rng.random()
+    if roll < 0.15:
+        text = text.upper()
+    elif roll < 0.30:
+        text = text.lower()
+    if rng.random() < 0.10:
+        text = rng.choice((" ", "  ", "\t")) + text + rng.choice(("", " ", "  "))
+    return text
+
+
+def ascii_fold(text: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if ch.isascii() and ch not in " '")
+
+
+def generate_rows(count: int, seed: int) -> list[list[object]]:
+    rng = random.Random(seed)
+    countries = [code for code, weight in COUNTRY_WEIGHTS for _ in range(weight)]
+    rows: list[list[object]] = []
+    for _ in range(count):
+        country = rng.choice(countries)
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        roll = rng.random()
+        email: object
+        if roll < 0.03:
+            email = None
+        elif roll < 0.05:
+            email = ""
+        elif roll < 0.08:  # already hashed upstream, in either case
+            plain = f"{first}.{last}{rng.randint(1, 9999)}@{rng.choice(DOMAINS)}".lower()
+            digest = hashlib.sha256(plain.encode()).hexdigest()
+            email = digest.upper() if rng.random() < 0.5 else digest
+        elif roll < 0.085:
+            email = rng.choice(("n/a", f"{first}.{last}.gmail.com", f"{first}@gmail", "unknown"))
+        else:
+            local = rng.choice((f"{first}.{last}", f"{first}{rng.randint(1, 9999)}", f"{first[0]}{last}"))
+            if rng.random() > 0.005:  # people with accented names mostly have plain ASCII addresses
+                local = ascii_fold(local)
+            email = _messy(rng, f"{local}{rng.randint(1, 999)}@{rng.choice(DOMAINS)}")
+        phone = None if rng.random() < 0.10 else _phone(rng, country)
+        first_name = None if rng.random() < 0.05 else _messy(rng, first)
+        last_name = None if rng.random() < 0.05 else _messy(rng, last)
+        country_value = None if rng.random() < 0.05 else rng.choice(COUNTRY_SPELLINGS[country])
+        zip_code = None if rng.random() < 0.05 else _zip(rng, country)
+        rows.append([email, phone, first_name, last_name, country_value, zip_code])
+    return rows
+
+
+def best_seconds(run: Callable[[], object], repeat: int) -> tuple[float, object]:
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        result = None
+        gc.collect()
+        started = time.process_time()
+        result = run()
+        best = min(best, time.process_time() - started)
+    return best, result
+
+
+def raw_floor(strings: list[str]) -> list[str]:
+    sha = hashlib.sha256
+    return [sha(text.encode()).hexdigest() for text in strings]
+
+
+def normalised_strings(rows: list[list[object]], schema: list[str]) -> list[str]:
+    """Every field of every row in its normalised form; an unusable one replaced by a usable one of its key."""
+    strings: list[str] = []
+    fallback = {key: "" for key in schema}
+    for row in rows:
+        for key, raw in zip(schema, row, strict=True):
+            value = normalize(key, raw, default_country=DEFAULT_COUNTRY)
+            if value is None or len(value) == 64:
+                value = fallback[key] or "fallback@example.com"
+            else:
+                fallback[key] = value
+            strings.append(value)
+    return strings
+
+
+def load_sdk() -> Callable[..., dict] | None:
+    try:
+        from facebook_business.adobjects.customaudience import CustomAudience
+    except ImportError:
+        return None
+    return CustomAudience.format_params
+
+
+def compare_with_sdk(rows: list[list[object]], ours: object, sdk_rows: list[list[str]]) -> None:
+    by_index = dict(zip(ours.indices, ours.rows, strict=True))  # type: ignore[attr-defined]
+    differing_rows = 0
+    per_key: Counter[str] = Counter()
+    examples: dict[str, tuple[object, str]] = {}
+    sent_without_key = 0
+    empty_hash = hashlib.sha256(b"").hexdigest()
+    empty_hashed = 0
+    for index, (row, sdk_row) in enumerate(zip(rows, sdk_rows, strict=True)):
+        our_row = by_index.get(index)
+        if our_row is None:
+            sent_without_key += 1
+            continue
+        differs = False
+        for key, raw, ours_value, sdk_value in zip(SCHEMA, row, our_row, sdk_row, strict=True):
+            if ours_value != sdk_value:
+                differs = True
+                per_key[key] += 1
+                if sdk_value == empty_hash:
+                    empty_hashed += 1
+                elif key not in examples:
+                    examples[key] = (raw, normalize(key, raw, default_country=DEFAULT_COUNTRY) or "")
+        differing_rows += differs
+    print(f"SDK vs encode_rows: {differing_rows:,} of {len(ours.rows):,} accepted rows differ in at least one field")  # type: ignore[attr-defined]
+    print(f"  rows the SDK would send although no identifying key is usable: {sent_without_key:,}")
+    print(f"  fields the SDK sends as sha256('') where Meta wants '' (missing value): {empty_hashed:,}")
+    for key in SCHEMA:
+        example = examples.get(key)
+        shown = f"e.g. {example[0]!r} -> ours {example[1]!r}" if example else ""
+        print(f"  {key:8s} fields differing: {per_key[key]:>9,}  {shown}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=20261128)
+    args = parser.parse_args()
+
+    print(f"machine: {os.cpu_count()} cores (nproc), {platform.machine()}, Python {platform.python_version()}")
+    print(f"rows: {args.rows:,} synthetic (seed {args.seed}), schema {SCHEMA}, default country {DEFAULT_COUNTRY}")
+    rows = generate_rows(args.rows, args.seed)
+    strings = normalised_strings(rows, SCHEMA)
+    emails = [[row[0]] for row in rows]
+    email_strings = strings[0 :: len(SCHEMA)]
+
+    ours_s, ours = best_seconds(lambda: encode_rows(SCHEMA, rows, default_country=DEFAULT_COUNTRY), args.repeat)
+    floor_s, _ = best_seconds(lambda: raw_floor(strings), args.repeat)
+    email_s, _ = best_seconds(lambda: encode_rows(["EMAIL"], emails), args.repeat)
+    email_floor_s, _ = best_seconds(lambda: raw_floor(email_strings), args.repeat)
+    rate = args.rows / ours_s
+    print(f"encode_rows, 6 keys:           {rate:>12,.0f} rows/s ({ours_s:.2f} s)")
+    print(f"raw floor, 6 sha256 per row:   {args.rows / floor_s:>12,.0f} rows/s ({floor_s:.2f} s)")
+    print(f"  encode_rows / raw floor:     {floor_s / ours_s:>12.2f}x")
+    print(f"EMAIL only, encode_rows:       {args.rows / email_s:>12,.0f} rows/s ({email_s:.2f} s)")
+    print(f"EMAIL only, raw floor:         {args.rows / email_floor_s:>12,.0f} rows/s ({email_floor_s:.2f} s)")
+    print(f"  EMAIL encode_rows / floor:   {email_floor_s / email_s:>12.2f}x   (target >= 0.70x)")
+    print(f"accepted rows: {len(ours.rows):,}; rejected: {Counter(r for _, r in ours.rejected)}")  # type: ignore[attr-defined]
+
+    format_params = load_sdk()
+    if format_params is None:
+        print("facebook-business SDK not installed: SDK figures skipped.")
+        print("  python3 -m venv /tmp/benchvenv && /tmp/benchvenv/bin/pip install -r bench/requirements.txt")
+        print("  /tmp/benchvenv/bin/python bench/match_keys.py")
+        return
+    sdk_input = [["" if value is None else value for value in row] for row in rows]
+    sdk_s, params = best_seconds(lambda: format_params(SCHEMA, sdk_input, is_raw=True), args.repeat)
+    sdk_rate = args.rows / sdk_s
+    print(f"SDK CustomAudience.format_params: {sdk_rate:>9,.0f} rows/s ({sdk_s:.2f} s)")
+    print(f"  encode_rows / SDK:           {rate / sdk_rate:>12.2f}x   (target >= 2x)")
+    compare_with_sdk(rows, ours, params["payload"]["data"])  # type: ignore[index]
+
+
+if __name__ == "__main__":
+    main()
