@@ -23,7 +23,33 @@ from integrations.sandbox import conf, population
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_indexes: dict[int, array] = {}
+_BITMAP_BITS = 27  # a 16 MB bitmap answers most misses without a binary search
+
+
+class KeyIndex:
+    """Exact membership of 64-bit key prefixes: a bitmap first, then a binary search."""
+
+    def __init__(self, keys: array) -> None:
+        self.keys = keys
+        self.bitmap = bytearray(1 << (_BITMAP_BITS - 3))
+        shift = 64 - _BITMAP_BITS
+        for key in keys:
+            slot = key >> shift
+            self.bitmap[slot >> 3] |= 1 << (slot & 7)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def contains(self, prefix: int) -> bool:
+        slot = prefix >> (64 - _BITMAP_BITS)
+        if not self.bitmap[slot >> 3] & (1 << (slot & 7)):
+            return False
+        keys = self.keys
+        position = bisect.bisect_left(keys, prefix)
+        return position < len(keys) and keys[position] == prefix
+
+
+_indexes: dict[int, KeyIndex] = {}
 
 
 def _prefix(hex_digest: str) -> int:
@@ -70,15 +96,15 @@ def _load_or_build(size: int) -> array:
     return index
 
 
-def facebook_keys(size: int | None = None) -> array:
-    """The sorted key prefixes of the Facebook people among the first `size`."""
+def facebook_keys(size: int | None = None) -> KeyIndex:
+    """The key prefixes of the Facebook people among the first `size`."""
     size = conf.population_size() if size is None else size
     index = _indexes.get(size)
     if index is None:
         with _lock:
             index = _indexes.get(size)
             if index is None:
-                index = _indexes[size] = _load_or_build(size)
+                index = _indexes[size] = KeyIndex(_load_or_build(size))
     return index
 
 
@@ -87,8 +113,3 @@ def warm_up_in_background() -> threading.Thread:
     thread = threading.Thread(target=facebook_keys, name="sandbox-population-index", daemon=True)
     thread.start()
     return thread
-
-
-def contains(index: array, prefix: int) -> bool:
-    position = bisect.bisect_left(index, prefix)
-    return position < len(index) and index[position] == prefix

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from integrations.sandbox.models import SandboxAudience, SandboxAudienceMember, SandboxUploadSession
-from integrations.sandbox.rows import row_digest, rows_digest_from_row_digests
+from integrations.sandbox.rows import membership_digest, row_key
 
 # Meta shows small audiences as "below 1000"; the sandbox reports them as the range
 # lower 0 / upper 1000 (the client's `Audience.size_label` reads it as "below 1,000").
@@ -51,20 +50,24 @@ def audience_rows_digest(rows: Iterable[Sequence[str]], *, schema: Sequence[str]
 
     Rows with no value at all are left out, as the sandbox does not store them.
     """
-    return rows_digest_from_row_digests(row_digest(schema, row) for row in rows if any(row))
+    return membership_digest(sorted({row_key(schema, row) for row in rows if any(row)}))
 
 
 def audience_stored_digest(*, audience: SandboxAudience) -> tuple[int, str]:
-    """(rows held, SHA-256 over the sorted stored row digests), streamed from the database."""
-    combined = hashlib.sha256()
+    """(rows held, SHA-256 over the sorted stored row keys), streamed from the database."""
     count = 0
-    digests = (
+
+    def counted(keys: Iterable[int]) -> Iterable[int]:
+        nonlocal count
+        for key in keys:
+            count += 1
+            yield key
+
+    keys = (
         SandboxAudienceMember.objects.filter(audience=audience)
-        .order_by("row_digest")
-        .values_list("row_digest", flat=True)
+        .order_by("row_key")
+        .values_list("row_key", flat=True)
         .iterator(chunk_size=20_000)
     )
-    for digest in digests:
-        combined.update(bytes(digest))
-        count += 1
-    return count, combined.hexdigest()
+    digest = membership_digest(counted(keys))
+    return count, digest
