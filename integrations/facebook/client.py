@@ -525,7 +525,7 @@ class GraphClient:
 
         def on_throttle(error: RateLimited) -> None:
             if scope:
-                self.throttle_gate.record(scope, error.retry_after)
+                self.throttle_gate.record(scope, policy.throttle_wait(error))
 
         started = policy.clock()
         response, attempts = call_with_retries(attempt, policy=policy, idempotent=idempotent, on_throttle=on_throttle)

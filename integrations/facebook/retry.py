@@ -91,6 +91,9 @@ class RetryPolicy:
     max_delay: float = 30.0
     # A throttle announcing a longer wait than this is raised, not slept.
     max_throttle_wait: float = 300.0
+    # The wait for a throttle that names none (estimated_time_to_regain_access 0 or
+    # absent); None keeps the error's default (errors.DEFAULT_THROTTLE_SECONDS).
+    unknown_throttle_wait: float | None = None
     # Injected in tests so that waiting costs nothing and jitter is reproducible.
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
@@ -101,10 +104,15 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.base_delay * (2 ** max(attempt - 1, 0)))
         return self.random() * ceiling
 
+    def throttle_wait(self, error: RateLimited) -> float:
+        if error.retry_after_known or self.unknown_throttle_wait is None:
+            return error.retry_after
+        return self.unknown_throttle_wait
+
     def delay_for(self, error: GraphError, attempt: int) -> float:
         if isinstance(error, RateLimited):
             # Meta's estimate is a floor; a little jitter keeps woken jobs apart.
-            return error.retry_after + self.random() * self.base_delay
+            return self.throttle_wait(error) + self.random() * self.base_delay
         return self.backoff_delay(attempt)
 
     def should_retry(self, error: GraphError, *, idempotent: bool) -> bool:
@@ -143,7 +151,7 @@ def call_with_retries(
                 on_throttle(error)
             if not policy.should_retry(error, idempotent=idempotent) or attempt >= policy.max_attempts:
                 raise
-            if isinstance(error, RateLimited) and error.retry_after > policy.max_throttle_wait:
+            if isinstance(error, RateLimited) and policy.throttle_wait(error) > policy.max_throttle_wait:
                 raise
             delay = policy.delay_for(error, attempt)
             if policy.clock() - started + delay > policy.max_total_seconds:

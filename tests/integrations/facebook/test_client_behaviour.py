@@ -177,6 +177,19 @@ def test_a_throttle_without_a_wait_uses_the_default(client: GraphClient) -> None
 
 
 @responses.activate
+def test_the_policy_decides_the_wait_of_a_throttle_that_names_none(clock: FakeClock) -> None:
+    gate = RecordingGate()
+    client = make_client(clock, retry_policy=make_policy(clock, unknown_throttle_wait=5.0), throttle_gate=gate)
+    responses.get(f"{GRAPH}/act_123", status=400, json=envelope(80003, "Too many calls"))
+    responses.get(f"{GRAPH}/act_123", json=AD_ACCOUNT_JSON)
+
+    client.ad_account()
+
+    assert clock.sleeps == [5.5]  # the policy's 5 s plus jitter
+    assert ("record", "act_123", 5.0) in gate.events
+
+
+@responses.activate
 def test_retries_stop_at_the_total_time_budget_before_the_attempt_budget(clock: FakeClock) -> None:
     policy = make_policy(clock, max_attempts=10, max_total_seconds=2.0, random=lambda: 1.0)
     client = make_client(clock, retry_policy=policy)
