@@ -40,12 +40,18 @@ def version_check(version: str) -> None:
 
 
 def _read_body(request: HttpRequest) -> dict[str, Any]:
-    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > conf.max_body_bytes():
+        # Drain without keeping it, so the connection stays usable, then refuse.
+        while request.read(1 << 20):
+            pass
+        raise refuse.body_too_large()
     # Read the stream directly: Django's request.body would stop at its own
     # DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) before the sandbox's cap applies.
     raw = request.read() if length else b""
-    if len(raw) > conf.max_body_bytes():
-        raise refuse.body_too_large()
     if not raw:
         return {}
     content_type = request.content_type or ""
