@@ -588,7 +588,8 @@ def _normalize_text(key: str, raw: object, ctx: _Context) -> tuple[str, str | No
         normalised = _norm_phone(text, ctx) if fast is _UNUSABLE else fast
     else:
         normalised = _NORMALISERS[key](text, ctx)
-    if normalised is None:
+    # Lowercasing can lengthen text ("İ" -> "i̇"): cap the result too, so normalising is idempotent.
+    if normalised is None or len(normalised) > MAX_VALUE_CHARS:
         return INVALID, None
     assert isinstance(normalised, str)
     return VALID, normalised
@@ -674,7 +675,8 @@ def _encode_email_chunk(chunk: Sequence[object], general: Callable[[object], str
     or unusable.
     """
     stripped = [
-        value.strip() if value.__class__ is str and len(value) <= MAX_EMAIL_CHARS
+        value.strip()
+        if value.__class__ is str and len(value) <= MAX_EMAIL_CHARS
         else ("" if value is None else _NEEDS_GENERAL)
         for value in chunk
     ]
@@ -803,9 +805,7 @@ def _row_contexts(
 _DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-def _encode_birth_dates(
-    schema: Sequence[str], columns: list[Sequence[object]], ctx: _Context
-) -> dict[int, list[str]]:
+def _encode_birth_dates(schema: Sequence[str], columns: list[Sequence[object]], ctx: _Context) -> dict[int, list[str]]:
     """DOBY/DOBM/DOBD columns, with a day that does not exist in its month (Feb 30) blanked."""
     normalised: dict[str, list[str]] = {}
     for key in ("DOBY", "DOBM", "DOBD"):
@@ -919,9 +919,7 @@ def _encode_rows(keys: list[str], rows: list[Sequence[object]], ctx: _Context) -
         elif key in ("EXTERN_ID", "MADID"):
             encoded[index] = [_encode_value(key, raw, ctx) for raw in columns[index]]
         else:
-            encoded[index] = _encode_by_distinct(
-                columns[index], lambda raw, key=key: _encode_value(key, raw, ctx)
-            )
+            encoded[index] = _encode_by_distinct(columns[index], lambda raw, key=key: _encode_value(key, raw, ctx))
     out_columns: list[list[str]] = encoded  # type: ignore[assignment]
 
     identifying = [out_columns[index] for index, key in enumerate(keys) if key in IDENTIFYING_KEYS]
