@@ -69,6 +69,7 @@ def test_run_sandbox_serves_metas_paths_at_the_root(settings) -> None:
         )
         assert dialog.status_code == 200 and "Robin Ready" in dialog.text
         assert requests.get(f"{root}/sandbox/v25.0/me", timeout=10).status_code == 404  # no /sandbox prefix here
+        client.close()  # ends the keep-alive connection, and with it the server thread and its database connection
     finally:
         server.shutdown()
         server.server_close()
