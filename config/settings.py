@@ -96,6 +96,8 @@ GRAPH_RETRY_BASE_DELAY = env_float("GRAPH_RETRY_BASE_DELAY", 1.0)
 GRAPH_RETRY_MAX_SECONDS = env_float("GRAPH_RETRY_MAX_SECONDS", 300.0)
 # A throttle announcing a longer wait ends the run (it resumes later) instead of holding a worker.
 GRAPH_MAX_THROTTLE_WAIT = env_float("GRAPH_MAX_THROTTLE_WAIT", 120.0)
+# How long to wait on a throttle that names no wait of its own.
+GRAPH_UNKNOWN_THROTTLE_WAIT = env_float("GRAPH_UNKNOWN_THROTTLE_WAIT", 60.0)
 
 # --- Amplitude --------------------------------------------------------------------------
 # Empty means "the project's region host" (amplitude.com or analytics.eu.amplitude.com).
@@ -250,10 +252,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"mask_secrets": {"()": "config.logging.MaskSecretsFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_secrets"]},
+        # runserver's request log: same masking (the sandbox's Graph GETs carry tokens).
+        "server": {"class": "logging.StreamHandler", "filters": ["mask_secrets"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # urllib3 logs full URLs at DEBUG, and Graph GET URLs carry access tokens.
         "urllib3": {"level": "WARNING"},
+        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
     },
 }

@@ -31,6 +31,9 @@ for _name in ("FACEBOOK_GRAPH_URL", "FACEBOOK_WWW_URL", "AMPLITUDE_API_URL", "FA
 from config.settings import *  # noqa: E402,F403
 
 LIVE_SERVER_PORT = _port
+# The sandbox's Facebook population (what uploaded rows can match): small in tests, so a
+# fresh machine does not build the 1,000,000-person index the benchmarks use.
+SANDBOX_POPULATION_SIZE = 50_000
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},

@@ -218,6 +218,7 @@ def _retry_policy() -> RetryPolicy:
         base_delay=settings.GRAPH_RETRY_BASE_DELAY,
         max_total_seconds=settings.GRAPH_RETRY_MAX_SECONDS,
         max_throttle_wait=settings.GRAPH_MAX_THROTTLE_WAIT,
+        unknown_throttle_wait=settings.GRAPH_UNKNOWN_THROTTLE_WAIT,
     )
 
 

@@ -20,8 +20,16 @@ AD_ACCOUNT_FIELDS = frozenset(
         "timezone_name",
         "disable_reason",
         "capabilities",
+        "user_tasks",
     }
 )
+# Meta's AdAccount.user_tasks: what the token's person may do on the account. Managing
+# custom audiences needs MANAGE or ADVERTISE; an analyst only has ANALYZE.
+USER_TASKS_BY_ROLE = {
+    "admin": ["MANAGE", "ADVERTISE", "ANALYZE"],
+    "advertiser": ["ADVERTISE", "ANALYZE"],
+    "analyst": ["ANALYZE"],
+}
 AUDIENCE_FIELDS = frozenset(
     {
         "id",
@@ -71,6 +79,7 @@ def ad_account_json(account: SandboxAdAccount, role: SandboxAdAccountRole, field
         "timezone_name": account.timezone_name,
         "disable_reason": 0,
         "capabilities": [],
+        "user_tasks": USER_TASKS_BY_ROLE.get(role.role, []),
     }
     out = {name: values[name] for name in fields if name != "business"}
     if "business" in fields and account.business is not None:

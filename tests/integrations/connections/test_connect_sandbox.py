@@ -186,16 +186,7 @@ def test_cancelling_the_dialog_changes_nothing_and_says_so(seeded, admin_client,
             "Facebook as that person",
         ),
         ("no_business", "no_business_manager", "Add this ad account to a Business Manager"),
-        pytest.param(
-            "no_permission",
-            "permission_missing",
-            "Advertiser or Admin role",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the sandbox serves no `user_tasks` on ad accounts and lets an Analyst read audiences, "
-                "so no read-only check can see the missing role (it shows on the first upload)",
-            ),
-        ),
+        ("no_permission", "permission_missing", "Advertiser or Admin role"),
     ],
 )
 def test_each_common_error_shows_its_fix_and_holds_the_sync_until_it_is_fixed(
