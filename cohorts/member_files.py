@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -113,7 +113,7 @@ class MemberFileReader:
 
     binary: BinaryIO
     columns: list[str]
-    error_class: type[CohortError]
+    error_class: Callable[[str], CohortError]  # builds the error a broken file raises
     amplitude: bool = False
     encoding: str = "utf-8-sig"
     match: ColumnMatch | None = None

@@ -25,7 +25,7 @@ from cohorts.amplitude.client import (
     PollPolicy,
     RequestKind,
 )
-from cohorts.amplitude.errors import AmplitudeAuthError, AmplitudeNotFound
+from cohorts.amplitude.errors import AmplitudeAuthError, AmplitudeMalformedResponse, AmplitudeNotFound
 from cohorts.errors import (
     CohortError,
     CohortFileInvalid,
@@ -224,9 +224,7 @@ def cohort_members_refresh(
     return record
 
 
-def _amplitude_file_error(message: str):
-    from cohorts.amplitude.errors import AmplitudeMalformedResponse
-
+def _amplitude_file_error(message: str) -> AmplitudeMalformedResponse:
     return AmplitudeMalformedResponse(f"Amplitude's cohort file is broken: {message}")
 
 
@@ -239,9 +237,9 @@ def _usable_plan(project: Project) -> KeyPlan:
 
 def _cohort_current_info(*, cohort: Cohort, client: AmplitudeClient) -> AmplitudeCohortInfo:
     """Amplitude's current lastComputed (a list call: not a download, not capped)."""
-    result_infos = client.cohorts_list()
-    _cohorts_upsert(project=cohort.project, listed=result_infos)
-    for info in result_infos:
+    listed = client.cohorts_list()
+    _cohorts_upsert(project=cohort.project, listed=listed)
+    for info in listed:
         if info.id == cohort.amplitude_cohort_id:
             cohort.refresh_from_db()
             return info
