@@ -100,3 +100,16 @@ def test_a_csv_cohort_needs_a_new_upload_after_a_mapping_change(amp_project):
     KeyMapping.objects.filter(project=amp_project, facebook_key="FN").delete()
     with pytest.raises(CohortNeedsUpload):
         cohort_members_refresh(cohort=cohort)
+
+
+def test_a_large_upload_spooled_to_disk_by_django(amp_project, settings):
+    from django.core.files.uploadedfile import TemporaryUploadedFile
+
+    lines = ["user_id,email"] + [f"u{i},person{i}@example.com" for i in range(100_000)]
+    data = ("\n".join(lines) + "\n").encode()
+    upload = TemporaryUploadedFile("big.csv", "text/csv", len(data), "utf-8")
+    upload.write(data)
+    upload.seek(0)
+    record = cohort_csv_import(project=amp_project, file=upload, file_name=upload.name, name="Big")
+    assert record.members_after == 100_000
+    assert len(data) > settings.FILE_UPLOAD_MAX_MEMORY_SIZE

@@ -61,6 +61,8 @@ def export_ready(file_name: str) -> bool:
 def export_start(*, file_name: str, shape: CohortShape, prop_keys: list[str]) -> None:
     """Start writing the file in a thread unless it exists or is being written."""
     with _lock:
+        for name in [name for name, thread in _running.items() if not thread.is_alive()]:
+            del _running[name]
         if export_ready(file_name):
             return
         running = _running.get(file_name)
