@@ -178,9 +178,13 @@ def cohort_members_refresh(
     project = cohort.project
     if cohort.source != Cohort.Source.AMPLITUDE:
         return _csv_cohort_check(cohort=cohort, user=user)
-    plan = _usable_plan(project)
-    client = client or amplitude_client_for_project(project)
-    info = _cohort_current_info(cohort=cohort, client=client)
+    try:
+        plan = _usable_plan(project)
+        client = client or amplitude_client_for_project(project)
+        info = _cohort_current_info(cohort=cohort, client=client)
+    except CohortError as error:
+        _import_refused(cohort=cohort, user=user, error=error)  # shown on the cohort's page
+        raise
     marker = info.last_computed_marker
     if (
         not force
@@ -353,6 +357,22 @@ def _import_skipped(
         source_marker=marker,
         mapping_fingerprint=fingerprint,
         members_after=cohort.members_count,
+    )
+
+
+def _import_refused(*, cohort: Cohort, user, error: CohortError) -> CohortImport:
+    """A refresh that could not start (mapping, credentials, Amplitude down), recorded all the same."""
+    now = timezone.now()
+    return CohortImport.objects.create(
+        cohort=cohort,
+        source=Cohort.Source.AMPLITUDE,
+        started_by=_user_or_none(user),
+        status=CohortImport.Status.FAILED,
+        started_at=now,
+        finished_at=now,
+        error_code=error.code,
+        error_message=str(error)[:2000],
+        error_fix=error.fix,
     )
 
 

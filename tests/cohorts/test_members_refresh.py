@@ -192,3 +192,12 @@ def test_list_refresh_records_bad_credentials_with_the_fix(amp_project, mocked_a
     status = AmplitudeListStatus.objects.get(project=amp_project)
     assert "API key and secret key" in status.error_fix
     assert status.succeeded_at is None
+
+
+def test_a_refresh_that_cannot_start_is_recorded_with_its_fix(amp_cohort, mocked_amplitude):
+    mocked_amplitude.get(f"{AMPLITUDE}/api/3/cohorts", status=401, json={"error": "bad key"})
+    with pytest.raises(AmplitudeAuthError):
+        cohort_members_refresh(cohort=amp_cohort)
+    record = CohortImport.objects.get(cohort=amp_cohort)
+    assert record.status == CohortImport.Status.FAILED
+    assert record.error_code == "amplitude_auth" and "API key and secret key" in record.error_fix
