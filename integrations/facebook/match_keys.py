@@ -211,16 +211,15 @@ class _Context(NamedTuple):
     year: int  # current year: later birth years are impossible
 
 
-_ASCII_NOT_LETTERS = "".join(chr(c) for c in range(128) if not chr(c).isalpha())
-_DELETE_ASCII_NOT_LETTERS = str.maketrans("", "", _ASCII_NOT_LETTERS)
-_ASCII_NOT_ALNUM = "".join(chr(c) for c in range(128) if not chr(c).isalnum())
-_DELETE_ASCII_NOT_ALNUM = str.maketrans("", "", _ASCII_NOT_ALNUM)
+# bytes.translate is a C table lookup; str.translate goes through a dict per character.
+_ASCII_NOT_LETTERS = bytes(c for c in range(128) if not chr(c).isalpha())
+_ASCII_NOT_ALNUM = bytes(c for c in range(128) if not chr(c).isalnum())
 
 
 def _letters(text: str) -> str | None:
     """Lowercase letters (with their combining marks) only, NFC: Meta's form of names and cities."""
     if text.isascii():
-        return text.translate(_DELETE_ASCII_NOT_LETTERS).lower() or None
+        return text.encode().translate(None, _ASCII_NOT_LETTERS).decode().lower() or None
     text = unicodedata.normalize("NFC", text.lower())
     kept = []
     after_letter = False
@@ -363,20 +362,22 @@ def _norm_birth_day(text: str, ctx: _Context) -> str | None:
     return f"{parsed.day:02d}" if parsed else None
 
 
-_ZIP_PLUS_FOUR = re.compile(r"(\d{5})(?:\s*[-\u2010-\u2015]\s*|\s+)\d{4}")
+_ZIP_PLUS_FOUR = re.compile(r"(\d{5})(?:\s*-\s*|\s+)\d{4}")
+_UNICODE_DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63", "-"))
 
 
 def _norm_zip(text: str, ctx: _Context) -> str | None:
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)  # full-width digits and dashes
+        text = unicodedata.normalize("NFKC", text).translate(_UNICODE_DASHES)  # full-width digits, dashes
         if not text.isascii():
             return None
-    match = _ZIP_PLUS_FOUR.fullmatch(text)
-    if match:
-        return match.group(1)  # US ZIP+4: Meta wants the first five digits
-    code = text.translate(_DELETE_ASCII_NOT_ALNUM).lower()
-    if len(code) == 9 and code.isdigit() and ctx.country in (None, "US"):
-        return code[:5]  # ZIP+4 written without its dash
+    code = text.encode().translate(None, _ASCII_NOT_ALNUM).decode().lower()
+    if len(code) == 9 and code.isdigit():
+        if not text.isdigit():
+            match = _ZIP_PLUS_FOUR.fullmatch(text)
+            return match.group(1) if match else code  # US ZIP+4: Meta wants the first five digits
+        if ctx.country in (None, "US"):
+            return code[:5]  # ZIP+4 written without its dash
     if 3 <= len(code) <= 10 and not code.isalpha():  # every postal code system uses digits
         return code
     return None
