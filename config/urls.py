@@ -2,8 +2,13 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from integrations.admin_home import admin_home_view
+
 urlpatterns = [
     path("accounts/", include("allauth.urls")),
+    # The admin's index with each project's health above the app list; every other admin
+    # page (and the name "admin:index", which resolves to this same address) is the site's own.
+    path("admin/", admin.site.admin_view(admin_home_view), name="admin_home"),
     path("admin/", admin.site.urls),
 ]
 

@@ -4,30 +4,64 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from integrations.access import Role, has_project_role, is_superuser, project_ids_with_role
 from integrations.admin_base import ProjectScopedAdmin, SystemWrittenAdmin
-from syncs import services
+from syncs import services, views
 from syncs.forms import SyncCreateForm, SyncDeleteForm
 from syncs.models import AdAccountThrottle, AudienceMember, SyncBatch, SyncJob, SyncRun
-
-MATCHING_DELAY_NOTE = (
-    "Facebook takes up to an hour to match added people and up to a day to process removals, "
-    "so sizes lag behind the runs."
+from syncs.selectors import (
+    MATCHING_DELAY_NOTE,
+    audience_size_label,
+    job_charts,
+    job_runs_page,
+    run_progress,
 )
 
+__all__ = ["MATCHING_DELAY_NOTE", "audience_size_label"]  # other modules import them from here
 
-def audience_size_label(lower: int | None, upper: int | None) -> str:
-    if lower is None or upper is None or upper < 0:
-        return "unknown"
-    if upper <= 1000:
-        return "below 1,000"
-    return f"{lower:,} - {upper:,}"
+
+class BoundedCountPaginator(Paginator):
+    """Counts at most COUNT_CAP rows: on a ledger of millions, "x results" costs a full scan.
+
+    The changelist shows "more than 10,000" and pages through the first 10,000; filters
+    narrow the rest (pagination.html of this app reads `capped`).
+    """
+
+    COUNT_CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: self.COUNT_CAP + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > self.COUNT_CAP
+
+
+class ProjectJobFilter(admin.SimpleListFilter):
+    """The person's own jobs only (Django's related filter would list every project's)."""
+
+    title = "sync job"
+    parameter_name = "job__id__exact"
+    MAX_CHOICES = 200
+
+    def lookups(self, request, model_admin):
+        ids = project_ids_with_role(request.user, Role.VIEWER)
+        jobs = SyncJob.objects.select_related("cohort").only("id", "audience_name", "cohort__name")
+        if ids is not None:
+            jobs = jobs.filter(cohort__project_id__in=ids)
+        return [(str(job.pk), job.audience_name) for job in jobs.order_by("audience_name", "id")[: self.MAX_CHOICES]]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(job_id=self.value()) if self.value() else queryset
 
 
 @admin.register(SyncJob)
@@ -90,6 +124,8 @@ class SyncJobAdmin(ProjectScopedAdmin):
             path("<int:job_id>/approve-removals/", wrap(self.approve_view), name="syncs_syncjob_approve"),
             path("<int:job_id>/recreate-audience/", wrap(self.recreate_view), name="syncs_syncjob_recreate"),
             path("<int:job_id>/delete-sync/", wrap(self.sync_delete_view), name="syncs_syncjob_delete_sync"),
+            path("<int:job_id>/progress.json", wrap(self.progress_view), name="syncs_syncjob_progress"),
+            path("<int:job_id>/find-member/", wrap(self.member_lookup_view), name="syncs_syncjob_find_member"),
             *super().get_urls(),
         ]
 
@@ -128,6 +164,15 @@ class SyncJobAdmin(ProjectScopedAdmin):
     def recreate_view(self, request, job_id):
         return self._post_action(request, job_id, Role.OPERATOR, services.sync_job_recreate_audience,
                                  "A new audience was created; every member will be sent to it.")
+
+    def progress_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        return views.job_progress_json(request, self._job_for(request, job_id, Role.VIEWER))
+
+    def member_lookup_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        # Who is in an audience is personal data: operators and admins, never viewers.
+        job = self._job_for(request, job_id, Role.OPERATOR)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "original": job}
+        return views.member_lookup_page(request, job, context)
 
     def sync_create_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_change_permission(request):
@@ -187,10 +232,22 @@ class SyncJobAdmin(ProjectScopedAdmin):
         extra_context = extra_context or {}
         job = self.get_object(request, object_id)
         project_id = job.cohort.project_id
+        before = request.GET.get("runs_before", "")
+        runs = job_runs_page(job_id=job.pk, before=int(before) if before.isdigit() else None)
+        latest = runs.runs[0] if runs.is_first and runs.runs else None
+        progress = run_progress(latest) if latest is not None else None
+        below_threshold = job.audience_upper_bound is not None and 0 <= job.audience_upper_bound <= 1000
         extra_context.update(
             can_operate=has_project_role(request.user, project_id, Role.OPERATOR),
             can_administer=has_project_role(request.user, project_id, Role.ADMIN),
-            recent_runs=list(job.runs.order_by("-started_at", "-id")[:10]),
+            runs_page=runs,
+            progress=progress,
+            progress_url=reverse("admin:syncs_syncjob_progress", args=[job.pk]),
+            lookup_url=reverse("admin:syncs_syncjob_find_member", args=[job.pk]),
+            lookup_form=views.MemberLookupForm(),
+            charts=job_charts(job_id=job.pk),
+            notices=list(progress.notices) if progress is not None else [],
+            below_threshold=below_threshold,
             matching_delay_note=MATCHING_DELAY_NOTE,
             size_label=audience_size_label(job.audience_lower_bound, job.audience_upper_bound),
         )
@@ -204,6 +261,9 @@ class SyncJobAdmin(ProjectScopedAdmin):
 @admin.register(SyncRun)
 class SyncRunAdmin(SystemWrittenAdmin):
     project_path = "job__cohort__project"
+    paginator = BoundedCountPaginator
+    show_facets = admin.ShowFacets.NEVER  # a count per filter choice would scan every run
+    change_form_template = "admin/syncs/syncrun/change_form.html"
     list_display = [
         "id",
         "job",
@@ -217,19 +277,41 @@ class SyncRunAdmin(SystemWrittenAdmin):
         "rows_skipped",
         "batches_link",
     ]
-    list_filter = ["status", "trigger"]
+    list_filter = ["status", "trigger", ProjectJobFilter]
     list_select_related = ["job__cohort"]
     search_fields = ["job__audience_name"]
+    readonly_fields = ["job", "triggered_by", "approved_by"]
 
     @admin.display(description="Batches")
     def batches_link(self, run: SyncRun):
         url = reverse("admin:syncs_syncbatch_changelist") + f"?run__id__exact={run.pk}"
-        return format_html('<a href="{}">{} done</a>', url, run.batches_done)
+        return format_html('<a href="{}">{} of {} done</a>', url, run.batches_done, run.batches_planned)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        batches = reverse("admin:syncs_syncbatch_changelist") + f"?run__id__exact={run.pk}"
+        extra_context = {
+            **(extra_context or {}),
+            "progress": run_progress(run),
+            "batches_url": batches,
+            "failures_url": f"{batches}&status__exact={SyncBatch.Status.FAILED}",
+            "job_url": reverse("admin:syncs_syncjob_change", args=[run.job_id]),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(SyncBatch)
 class SyncBatchAdmin(SystemWrittenAdmin):
+    """The batch log. Reached from a run with ?run__id__exact=N (add &status__exact=failed for failures).
+
+    Indexes behind the filters: (run, sequence) unique, (run, status), and (status, run,
+    sequence) for failures across runs; the list never counts more than 10,000 rows.
+    """
+
     project_path = "run__job__cohort__project"
+    paginator = BoundedCountPaginator
+    show_facets = admin.ShowFacets.NEVER  # a count per filter choice would scan every batch
+    change_list_template = "admin/syncs/syncbatch/change_list.html"
     list_display = [
         "id",
         "run",
@@ -246,13 +328,45 @@ class SyncBatchAdmin(SystemWrittenAdmin):
     ]
     list_filter = ["status", "operation"]
     list_select_related = ["run__job__cohort"]
+    fieldsets = [
+        ("Sent", {"fields": ["run", "operation", "sequence", "lane", "session_id", "batch_seq", "last_batch",
+                             "rows_sent", "bytes_sent", "started_at", "finished_at", "duration_ms", "attempts"]}),
+        ("Facebook's answer", {"fields": ["status", "http_status", "num_received", "num_invalid_entries",
+                                          "invalid_entry_samples", "fbtrace_id"]}),
+        ("Problem and fix", {"fields": ["error_code", "error_message", "error_fix"]}),
+    ]
+
+    def changelist_view(self, request, extra_context=None):
+        run_id = request.GET.get("run__id__exact", "")
+        run = None
+        if run_id.isdigit():
+            run = SyncRun.objects.select_related("job__cohort").filter(pk=int(run_id)).first()
+            if run is not None and not has_project_role(request.user, run.job.cohort.project_id, Role.VIEWER):
+                run = None  # the list itself is scoped: it shows nothing either
+        extra_context = {**(extra_context or {}), "filtered_run": run}
+        if run is not None:
+            base = reverse("admin:syncs_syncbatch_changelist") + f"?run__id__exact={run.pk}"
+            extra_context.update(
+                run_batches_url=base,
+                run_failures_url=f"{base}&status__exact={SyncBatch.Status.FAILED}",
+                run_url=reverse("admin:syncs_syncrun_change", args=[run.pk]),
+                job_url=reverse("admin:syncs_syncjob_change", args=[run.job_id]),
+            )
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(AudienceMember)
 class AudienceMemberAdmin(SystemWrittenAdmin):
+    """The ledger (digests only). Millions of rows: never counted in full, filtered by job and presence.
+
+    To answer "is this person in the audience?", use "Find a person" on the sync job's page.
+    """
+
     project_path = "job__cohort__project"
-    list_display = ["job", "row_hash", "present", "added_at", "removed_at"]
-    list_filter = ["present"]
+    paginator = BoundedCountPaginator
+    show_facets = admin.ShowFacets.NEVER  # a count per filter choice would scan the whole ledger
+    list_display = ["job", "row_hash", "present", "added_at", "added_batch_id", "removed_at", "removed_batch_id"]
+    list_filter = ["present", ProjectJobFilter]
     list_select_related = ["job__cohort"]
     raw_id_fields = ["added_batch", "removed_batch"]
 

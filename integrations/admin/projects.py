@@ -11,6 +11,7 @@ from integrations import views
 from integrations.access import Role, forget_project_roles, has_project_role, is_superuser
 from integrations.admin.connections import connection_panel_context
 from integrations.admin_base import ProjectScopedAdmin
+from integrations.admin_home import project_setup_checklist
 from integrations.audit import AuditActions, audit_record, summarize_changes
 from integrations.models import Project, ProjectMembership
 
@@ -91,10 +92,13 @@ class ProjectAdmin(ProjectScopedAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         project = self.get_object(request, object_id)  # 404 outside the person's projects
         connections = project.facebook_connections.select_related("project").order_by("created_at")
+        steps = project_setup_checklist(project=project, user=request.user)
         extra_context = {
             **(extra_context or {}),
             "facebook_connections": [connection_panel_context(request, c) for c in connections],
             "can_connect_facebook": has_project_role(request.user, project.pk, Role.ADMIN),
+            "setup_steps": steps,
+            "next_step": next((step for step in steps if not step.done), None),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
