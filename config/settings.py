@@ -108,7 +108,8 @@ AMPLITUDE_TIMEOUT_SECONDS = env_float("AMPLITUDE_TIMEOUT_SECONDS", 60.0)
 SYNC_BATCH_MAX_ROWS = env_int("SYNC_BATCH_MAX_ROWS", 10_000)  # Meta's cap per request
 SYNC_BATCH_MAX_BYTES = env_int("SYNC_BATCH_MAX_BYTES", 8_000_000)
 SYNC_UPLOAD_CONCURRENCY = env_int("SYNC_UPLOAD_CONCURRENCY", 4)
-# Above this share of changed members a run replaces the audience (usersreplace).
+# Above this share of the audience's people leaving or changing keys, a run replaces the
+# audience (usersreplace) instead of sending removals and additions.
 SYNC_REPLACE_CHANGE_SHARE = env_float("SYNC_REPLACE_CHANGE_SHARE", 0.5)
 # A run that would remove more than this share of the audience waits for approval.
 SYNC_REMOVAL_APPROVAL_SHARE = env_float("SYNC_REMOVAL_APPROVAL_SHARE", 0.2)
@@ -134,6 +135,7 @@ INSTALLED_APPS = [
     "integrations.sandbox.amplitude",
     "cohorts",
     "syncs",
+    "integrations.admetrics",
 ]
 
 MIDDLEWARE = [

@@ -34,14 +34,12 @@ class Plan:
         return self.ledger_rows - self.unchanged
 
     @property
-    def changed_share(self) -> float:
-        """Changes relative to the audience as it stands (1.0 when it is empty)."""
-        if self.ledger_rows == 0:
-            return 1.0
-        return (self.to_add + self.to_remove) / self.ledger_rows
-
-    @property
     def removal_share(self) -> float:
+        """Share of the audience's current people who left or changed keys (0 when it is empty).
+
+        Additions alone (a first sync, a run resuming after a crash) never make a replace
+        worthwhile: only changes to the people already there do.
+        """
         return self.to_remove / self.ledger_rows if self.ledger_rows else 0.0
 
 

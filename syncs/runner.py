@@ -306,7 +306,7 @@ def _run_stages(context: RunContext) -> None:
     use_replace = plan.ledger_rows > 0 and plan.cohort_rows > 0 and (
         job.mode == SyncJob.Mode.REPLACE
         or mapping_changed
-        or plan.changed_share > settings.SYNC_REPLACE_CHANGE_SHARE
+        or plan.removal_share > settings.SYNC_REPLACE_CHANGE_SHARE
     )
     notices = []
     if plan.cohort_rows < SMALL_AUDIENCE:
