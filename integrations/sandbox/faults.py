@@ -94,7 +94,7 @@ class Verdict:
     hold_answer_seconds: float = 0.0
 
 
-def roll(faults: Faults, *, scope_id: str) -> Verdict:
+def roll(faults: Faults, *, scope_id: str, usage_type: str | None = None) -> Verdict:
     """Sleep the latency, then raise a server error or throttle, or tell the caller to hold the answer."""
     if faults.is_quiet:
         return Verdict()
@@ -105,18 +105,22 @@ def roll(faults: Faults, *, scope_id: str) -> Verdict:
         raise refuse.server_error()
     draw -= faults.server_error_share
     if draw < faults.throttle_share:
-        raise refuse.throttled(faults.throttle_code, throttle_headers(faults, scope_id))
+        raise refuse.throttled(faults.throttle_code, throttle_headers(faults, scope_id, usage_type))
     draw -= faults.throttle_share
     if draw < faults.timeout_share:
         return Verdict(hold_answer_seconds=faults.timeout_seconds)
     return Verdict()
 
 
-def throttle_headers(faults: Faults, scope_id: str) -> dict[str, str]:
-    """Usage headers at 100% with Meta's wait estimate (minutes) for the throttled scope."""
+def throttle_headers(faults: Faults, scope_id: str, usage_type: str | None = None) -> dict[str, str]:
+    """Usage headers at 100% with Meta's wait estimate (minutes) for the throttled scope.
+
+    `usage_type`: the bucket of the endpoint called (insights calls: ads_insights);
+    otherwise the bucket the throttle code names.
+    """
     digits = scope_id.removeprefix("act_") or "0"
     minutes = faults.throttle_regain_minutes
-    buc_type = "custom_audience" if faults.throttle_code == 80003 else "ads_management"
+    buc_type = usage_type or ("custom_audience" if faults.throttle_code == 80003 else "ads_management")
     buc = {
         digits: [
             {

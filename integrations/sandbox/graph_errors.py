@@ -232,6 +232,8 @@ def server_error() -> GraphRefusal:
 
 THROTTLE_TEXTS = {
     80003: (None, "There have been too many calls to this ad-account. Wait a bit and try again."),
+    80004: (None, "There have been too many calls to this ad-account. Wait a bit and try again."),
+    80000: (None, "There have been too many calls from this ad-account. Wait a bit and try again."),
     613: (1487742, "There have been too many calls from this ad-account. Wait a bit and try again."),
     17: (2446079, "User request limit reached"),
     4: (None, "Application request limit reached"),

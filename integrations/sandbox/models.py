@@ -230,6 +230,8 @@ class SandboxFaultSwitch(models.Model):
 
     class ThrottleCode(models.IntegerChoices):
         CUSTOM_AUDIENCE = 80003, "80003: custom audience calls on this ad account"
+        ADS_MANAGEMENT = 80004, "80004: ads management calls on this ad account"
+        ADS_INSIGHTS = 80000, "80000: ads insights calls on this ad account"
         AD_ACCOUNT = 613, "613: too many calls from this ad account"
         USER = 17, "17: user request limit"
         APP = 4, "4: application request limit"

@@ -84,6 +84,8 @@ class GraphRequest:
     is_app_token: bool = False
     verdict: faults.Verdict = field(default_factory=faults.Verdict)
     scope_id: str | None = None
+    # Meta's business-use-case bucket the call counts against (X-Business-Use-Case-Usage `type`).
+    usage_type: str = "custom_audience"
 
     @property
     def method(self) -> str:
@@ -106,12 +108,13 @@ class GraphRequest:
         if not granted.intersection(any_of):
             raise refuse.permission_required(" or ".join(any_of))
 
-    def enter(self, ad_account: SandboxAdAccount | None) -> None:
+    def enter(self, ad_account: SandboxAdAccount | None, *, usage_type: str | None = None) -> None:
         """Roll the fault dice for this call (once), on the ad account's switch if any."""
         if self.scope_id is not None:
             return
         self.scope_id = ad_account.act_id if ad_account else ""
-        self.verdict = faults.roll(faults.faults_for(ad_account), scope_id=self.scope_id)
+        self.usage_type = usage_type or self.usage_type
+        self.verdict = faults.roll(faults.faults_for(ad_account), scope_id=self.scope_id, usage_type=usage_type)
 
     def account_role(self, account_id: str) -> tuple[SandboxAdAccount, SandboxAdAccountRole]:
         """The ad account and the person's role on it; no role looks like no object (100/33)."""
@@ -194,7 +197,7 @@ def parse_fields(text: str) -> dict[str, list[str]]:
     return fields
 
 
-def _usage_headers(scope_id: str | None) -> dict[str, str]:
+def _usage_headers(scope_id: str | None, usage_type: str = "custom_audience") -> dict[str, str]:
     headers = {"X-App-Usage": json.dumps({"call_count": 1, "total_cputime": 1, "total_time": 1})}
     if scope_id:
         digits = scope_id.removeprefix("act_")
@@ -203,7 +206,7 @@ def _usage_headers(scope_id: str | None) -> dict[str, str]:
             {
                 digits: [
                     {
-                        "type": "custom_audience",
+                        "type": usage_type,
                         "call_count": 1,
                         "total_cputime": 1,
                         "total_time": 1,
@@ -240,7 +243,7 @@ def graph_view(*, methods: set[str], authenticate: bool = True, account_scoped: 
                 if not account_scoped:
                     graph_request.enter(None)
                 response = JsonResponse(handler(graph_request, **kwargs), safe=False)
-                headers = _usage_headers(graph_request.scope_id)
+                headers = _usage_headers(graph_request.scope_id, graph_request.usage_type)
             except GraphRefusal as refusal:
                 response = JsonResponse(refusal.envelope(trace_id), status=refusal.http_status)
                 headers = refusal.headers

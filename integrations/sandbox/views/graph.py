@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from integrations.sandbox import graph_errors as refuse
-from integrations.sandbox import insights, services
+from integrations.sandbox import insights, services, synthetic_ads
 from integrations.sandbox.graph_objects import (
     AD_ACCOUNT_FIELDS,
     AUDIENCE_FIELDS,
@@ -25,6 +25,7 @@ from integrations.sandbox.rows import parse_payload, parse_session
 from integrations.sandbox.views.base import GraphRequest, graph_view
 
 READ_SCOPES = ("ads_read", "ads_management")
+INSIGHTS_USAGE = "ads_insights"  # Meta's business-use-case bucket of insights calls
 WRITE_SCOPE = "ads_management"
 CUSTOMER_FILE_SOURCES = {"USER_PROVIDED_ONLY", "PARTNER_PROVIDED_ONLY", "BOTH_USER_AND_PARTNER_PROVIDED"}
 Operation = SandboxUploadSession.Operation
@@ -112,12 +113,57 @@ def ad_account_custom_audiences(graph: GraphRequest, account_id: str) -> dict[st
 @graph_view(methods={"GET", "POST"}, account_scoped=True)
 def ad_account_insights(graph: GraphRequest, account_id: str) -> dict[str, Any]:
     account, _ = graph.account_role(account_id)
-    graph.enter(account)
+    graph.enter(account, usage_type=INSIGHTS_USAGE)
     graph.require_scope(*READ_SCOPES)
     if graph.method == "POST":
+        insights.insights_params_parse(account, _plain_params(graph))  # refused at the start, like Meta
         run = services.report_run_create(ad_account=account, params=_plain_params(graph))
+        insights.report_run_started(run)
         return {"report_run_id": run.fb_id}
     return graph.page(insights.insights_rows(account, _plain_params(graph)))
+
+
+# Campaigns, ad sets and ads: the synthetic ones of `synthetic_ads` (read only).
+CAMPAIGN_FIELDS = frozenset({"id", "name", "objective", "status", "effective_status", "account_id"})
+ADSET_FIELDS = frozenset({"id", "name", "campaign_id", "status", "effective_status", "account_id", "targeting"})
+AD_FIELDS = frozenset({"id", "name", "adset_id", "campaign_id", "status", "effective_status", "account_id"})
+
+
+def _ad_objects(graph: GraphRequest, account_id: str, rows_of, known: frozenset[str], node_type: str) -> dict:
+    account, _ = graph.account_role(account_id)
+    graph.enter(account, usage_type="ads_management")
+    graph.require_scope(*READ_SCOPES)
+    fields = graph.fields(default=["id"], known=known, node_type=node_type)
+    return graph.page([_pick(row, fields) for row in rows_of(account)])
+
+
+def _pick(row: dict[str, Any], fields: dict[str, list[str]]) -> dict[str, Any]:
+    """The fields asked for; `targeting{custom_audiences}` keeps only those keys of the struct."""
+    out: dict[str, Any] = {}
+    for name, subfields in fields.items():
+        if name not in row:
+            continue
+        value = row[name]
+        if subfields and isinstance(value, dict):
+            value = {key: value[key] for key in subfields if key in value}
+        out[name] = value
+    out.setdefault("id", row["id"])
+    return out
+
+
+@graph_view(methods={"GET"}, account_scoped=True)
+def ad_account_campaigns(graph: GraphRequest, account_id: str) -> dict[str, Any]:
+    return _ad_objects(graph, account_id, synthetic_ads.campaigns_json, CAMPAIGN_FIELDS, "Campaign")
+
+
+@graph_view(methods={"GET"}, account_scoped=True)
+def ad_account_adsets(graph: GraphRequest, account_id: str) -> dict[str, Any]:
+    return _ad_objects(graph, account_id, synthetic_ads.adsets_json, ADSET_FIELDS, "AdSet")
+
+
+@graph_view(methods={"GET"}, account_scoped=True)
+def ad_account_ads(graph: GraphRequest, account_id: str) -> dict[str, Any]:
+    return _ad_objects(graph, account_id, synthetic_ads.ads_json, AD_FIELDS, "Ad")
 
 
 def _plain_params(graph: GraphRequest) -> dict[str, Any]:
@@ -165,8 +211,8 @@ def graph_object(graph: GraphRequest, object_id: str) -> dict[str, Any]:
     run = SandboxReportRun.objects.filter(fb_id=object_id).select_related("ad_account").first()
     if run is not None and graph.method == "GET":
         graph.account_role(run.ad_account.account_id)
-        graph.enter(run.ad_account)
-        return {"id": run.fb_id, "async_status": "Job Completed", "async_percent_completion": 100}
+        graph.enter(run.ad_account, usage_type=INSIGHTS_USAGE)
+        return insights.report_run_status(run)
     audience, role = _audience(graph, object_id)
     if audience.deleted_at is not None:
         raise refuse.object_missing(graph.method, object_id)
@@ -218,9 +264,9 @@ def report_run_insights(graph: GraphRequest, object_id: str) -> dict[str, Any]:
     if run is None:
         raise refuse.object_missing(graph.method, object_id)
     graph.account_role(run.ad_account.account_id)
-    graph.enter(run.ad_account)
+    graph.enter(run.ad_account, usage_type=INSIGHTS_USAGE)
     graph.require_scope(*READ_SCOPES)
-    return graph.page(insights.insights_rows(run.ad_account, dict(run.params)))
+    return graph.page(insights.report_run_rows(run))
 
 
 @graph_view(methods={"GET", "POST", "DELETE"}, authenticate=False)
