@@ -104,9 +104,7 @@ class AdDailyMetric(models.Model):
     actions = models.JSONField(default=list, blank=True)
     first_imported_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
-    last_import = models.ForeignKey(
-        AdInsightImport, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    last_import = models.ForeignKey(AdInsightImport, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
     class Meta:
         verbose_name = "ad spend report"

@@ -84,6 +84,8 @@ SESSION_FIELDS = (
     "progress",
     "stage",
 )
+CAMPAIGN_FIELDS = ("id", "name", "objective", "status")
+AD_SET_FIELDS = ("id", "name", "campaign_id", "status", "targeting{custom_audiences}")
 CUSTOMER_FILE_SOURCES = frozenset({"USER_PROVIDED_ONLY", "PARTNER_PROVIDED_ONLY", "BOTH_USER_AND_PARTNER_PROVIDED"})
 Rows = Sequence[Sequence[str]] | SerializedRows
 Timeout = float | tuple[float, float]
@@ -386,6 +388,30 @@ class GraphClient:
             attempts=response.attempts,
             duration=response.duration,
         )
+
+    # --- Campaigns and ad sets ---------------------------------------------------------------
+
+    def campaigns(
+        self, ad_account_id: str | None = None, *, fields: Sequence[str] = CAMPAIGN_FIELDS, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The ad account's campaigns (Meta's JSON objects), following cursor pages."""
+        yield from self._account_edge(endpoints.AD_ACCOUNT_CAMPAIGNS, ad_account_id, fields, limit)
+
+    def ad_sets(
+        self, ad_account_id: str | None = None, *, fields: Sequence[str] = AD_SET_FIELDS, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The ad account's ad sets, by default with `targeting.custom_audiences` ([{id, name}])."""
+        yield from self._account_edge(endpoints.AD_ACCOUNT_AD_SETS, ad_account_id, fields, limit)
+
+    def _account_edge(
+        self, template: str, ad_account_id: str | None, fields: Sequence[str], limit: int | None
+    ) -> Iterator[dict[str, Any]]:
+        account = self._account(ad_account_id)
+        params: dict[str, Any] = {"fields": ",".join(fields)}
+        if limit:
+            params["limit"] = limit
+        path = template.format(ad_account_id=account)
+        yield from self._paged(path, params=params, context=CallContext(ad_account_id=account))
 
     # --- Insights ----------------------------------------------------------------------------
 

@@ -41,6 +41,12 @@ CUSTOM_AUDIENCE_USERS_REPLACE = "{audience_id}/usersreplace"
 CUSTOM_AUDIENCE_SESSIONS = "{audience_id}/sessions"
 # https://developers.facebook.com/docs/marketing-api/insights/
 AD_ACCOUNT_INSIGHTS = "{ad_account_id}/insights"
+# https://developers.facebook.com/docs/marketing-api/reference/ad-account/campaigns/
+AD_ACCOUNT_CAMPAIGNS = "{ad_account_id}/campaigns"
+# https://developers.facebook.com/docs/marketing-api/reference/ad-account/adsets/
+# (an ad set's `targeting` holds its `custom_audiences`:
+# https://developers.facebook.com/docs/marketing-api/audiences/reference/custom-audience-targeting/)
+AD_ACCOUNT_AD_SETS = "{ad_account_id}/adsets"
 # https://developers.facebook.com/docs/marketing-api/reference/ad-report-run/
 REPORT_RUN = "{report_run_id}"
 # https://developers.facebook.com/docs/marketing-api/insights/best-practices/#asynchronous

@@ -148,9 +148,7 @@ def campaigns_json(account: SandboxAdAccount) -> list[dict[str, Any]]:
 
 
 def adsets_json(account: SandboxAdAccount) -> list[dict[str, Any]]:
-    audiences = list(
-        SandboxAudience.objects.filter(ad_account=account, deleted_at__isnull=True).order_by("pk")[:10]
-    )
+    audiences = list(SandboxAudience.objects.filter(ad_account=account, deleted_at__isnull=True).order_by("pk")[:10])
     rows = []
     for c, campaign in enumerate(CAMPAIGNS):
         for s, ad_set in enumerate(campaign.ad_sets):
