@@ -20,8 +20,7 @@ run: install
 	$(PY) scripts/write_dev_env.py
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py setup_schedules
-	$(PY) manage.py seed_demo
-	$(PY) manage.py serve
+	$(PY) manage.py serve --seed-demo
 
 # Set-up plus every test, on the embedded defaults.
 test: install

@@ -103,6 +103,12 @@ GRAPH_UNKNOWN_THROTTLE_WAIT = env_float("GRAPH_UNKNOWN_THROTTLE_WAIT", 60.0)
 # Empty means "the project's region host" (amplitude.com or analytics.eu.amplitude.com).
 AMPLITUDE_API_URL = env_str("AMPLITUDE_API_URL", SANDBOX_BASE_URL if SANDBOX else "").rstrip("/")
 AMPLITUDE_TIMEOUT_SECONDS = env_float("AMPLITUDE_TIMEOUT_SECONDS", 60.0)
+# A cohort export is asynchronous: poll from 1 s, backing off to 10 s, for at most 15 minutes.
+AMPLITUDE_POLL_INTERVAL_SECONDS = env_float("AMPLITUDE_POLL_INTERVAL_SECONDS", 1.0)
+AMPLITUDE_POLL_MAX_INTERVAL_SECONDS = env_float("AMPLITUDE_POLL_MAX_INTERVAL_SECONDS", 10.0)
+AMPLITUDE_EXPORT_TIMEOUT_SECONDS = env_float("AMPLITUDE_EXPORT_TIMEOUT_SECONDS", 900.0)
+# Amplitude's monthly cap on cohort downloads (Growth and Enterprise plans): shown, with a warning near it.
+AMPLITUDE_MONTHLY_DOWNLOAD_CAP = env_int("AMPLITUDE_MONTHLY_DOWNLOAD_CAP", 500)
 
 # --- Sync engine ------------------------------------------------------------------------
 SYNC_BATCH_MAX_ROWS = env_int("SYNC_BATCH_MAX_ROWS", 10_000)  # Meta's cap per request

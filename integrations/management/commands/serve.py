@@ -7,9 +7,21 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+
+def _wait_for_http(url: str, *, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (our own local server)
+                return True
+        except OSError:
+            time.sleep(0.3)
+    return False
 
 
 class Command(BaseCommand):
@@ -17,16 +29,26 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000", help="host:port of the web server")
+        parser.add_argument(
+            "--seed-demo", action="store_true", help="once the server answers, create the sandbox demo (seed_demo)"
+        )
 
-    def handle(self, *args, addr: str, **options):
+    def handle(self, *args, addr: str, seed_demo: bool = False, **options):
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         # --noreload: the autoreloader forks a second process that Ctrl-C handling would
         # have to chase; the threaded server also lets the sandbox answer this server's
         # own Graph calls.
         web = subprocess.Popen([*manage, "runserver", addr, "--noreload"], env=env)  # noqa: S603 (our own manage.py)
-        worker = subprocess.Popen([*manage, "qcluster"], env=env)  # noqa: S603
-        children = [web, worker]
+        children = [web]
+        if seed_demo:
+            # The demo talks to the sandbox over HTTP, as production talks to Meta: it
+            # needs the server up first.
+            if _wait_for_http(f"http://{addr}/admin/login/", seconds=60):
+                subprocess.run([*manage, "seed_demo"], env=env, check=False)  # noqa: S603
+            else:
+                self.stderr.write("The web server did not answer within 60 s; skipping the demo set-up.")
+        children.append(subprocess.Popen([*manage, "qcluster"], env=env))  # noqa: S603
         self.stdout.write(self.style.SUCCESS(f"Admin on http://{addr}/admin/ with a worker. Ctrl-C stops both."))
 
         def stop(*_):

@@ -31,7 +31,10 @@ class Command(BaseCommand):
         matching.warm_up_in_background()
         server = sandbox_server(options["host"], options["port"])
         host, port = server.server_address[:2]
-        self.stdout.write(f"Facebook sandbox on http://{host}:{port}  (FACEBOOK_GRAPH_URL=http://{host}:{port})")
+        self.stdout.write(
+            f"Facebook and Amplitude sandbox on http://{host}:{port}  "
+            f"(FACEBOOK_GRAPH_URL=http://{host}:{port} AMPLITUDE_API_URL=http://{host}:{port})"
+        )
         self.stdout.flush()
         try:
             server.serve_forever()
