@@ -64,6 +64,25 @@ class ProjectJobFilter(admin.SimpleListFilter):
         return queryset.filter(job_id=self.value()) if self.value() else queryset
 
 
+class PresenceFilter(admin.SimpleListFilter):
+    """In the audience or removed, written so the (job, present) index serves it.
+
+    Django writes `present=False` as `NOT present`, which SQLite cannot answer from an
+    index; `present IN (false)` it can.
+    """
+
+    title = "in the audience"
+    parameter_name = "present__exact"
+
+    def lookups(self, request, model_admin):
+        return [("1", "In the audience"), ("0", "Removed")]
+
+    def queryset(self, request, queryset):
+        if self.value() in {"0", "1"}:
+            return queryset.filter(present__in=[self.value() == "1"])
+        return queryset
+
+
 @admin.register(SyncJob)
 class SyncJobAdmin(ProjectScopedAdmin):
     project_path = "cohort__project"
@@ -365,10 +384,27 @@ class AudienceMemberAdmin(SystemWrittenAdmin):
     project_path = "job__cohort__project"
     paginator = BoundedCountPaginator
     show_facets = admin.ShowFacets.NEVER  # a count per filter choice would scan the whole ledger
+    change_list_template = "admin/syncs/audiencemember/change_list.html"
     list_display = ["job", "row_hash", "present", "added_at", "added_batch_id", "removed_at", "removed_batch_id"]
-    list_filter = ["present", ProjectJobFilter]
+    list_filter = [PresenceFilter, ProjectJobFilter]
     list_select_related = ["job__cohort"]
     raw_id_fields = ["added_batch", "removed_batch"]
+
+    def get_queryset(self, request: HttpRequest):
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if match and match.url_name == "syncs_audiencemember_changelist" and not self._job_chosen(request):
+            # One job's rows at a time: across jobs, "newest first" means sorting millions of rows.
+            return queryset.none()
+        return queryset
+
+    @staticmethod
+    def _job_chosen(request: HttpRequest) -> bool:
+        return request.GET.get(ProjectJobFilter.parameter_name, "").isdigit()
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "job_chosen": self._job_chosen(request)}
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(AdAccountThrottle)
