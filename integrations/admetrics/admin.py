@@ -37,11 +37,7 @@ class AdInsightImportAdmin(SystemWrittenAdmin):
         "kind",
         "date_range",
         "status",
-        "method",
-        "rows_read",
-        "inserted",
-        "updated",
-        "unchanged",
+        "rows",
         "problem",
     ]
     list_filter = ["status", "kind", "project"]
@@ -80,6 +76,12 @@ class AdInsightImportAdmin(SystemWrittenAdmin):
     @admin.display(description="Days")
     def date_range(self, record: AdInsightImport) -> str:
         return f"{record.since} to {record.until} ({record.days} d)"
+
+    @admin.display(description="Rows read")
+    def rows(self, record: AdInsightImport) -> str:
+        if record.status in (AdInsightImport.Status.QUEUED, AdInsightImport.Status.SKIPPED):
+            return "-"
+        return f"{record.rows_read}: {record.inserted} new, {record.updated} revised, {record.unchanged} unchanged"
 
     @admin.display(description="Problem and fix")
     def problem(self, record: AdInsightImport) -> str:

@@ -83,6 +83,9 @@ class BackfillForm(forms.Form):
         if project_ids is not None:
             connections = connections.filter(project_id__in=project_ids)
         self.fields["connection"].queryset = connections
+        only = list(connections[:2])
+        if len(only) == 1 and not self.initial.get("connection"):
+            self.initial["connection"] = only[0].pk  # nothing to choose
 
     def clean(self) -> dict:
         data = super().clean()

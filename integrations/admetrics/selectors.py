@@ -95,6 +95,7 @@ class ReportLine(Sums):
     day: date | None = None
     project_id: int | None = None
     ad_account_id: str = ""
+    ad_account_name: str = ""
     campaign_id: str = ""
     campaign_name: str = ""
     adset_id: str = ""
@@ -168,6 +169,8 @@ def metrics_report(*, filters: ReportFilters, group_by: str, max_lines: int = RE
         grouped = grouped.order_by("-spend_sum", *keys, "currency")
     rows = list(grouped[: max_lines + 1])
     lines = [_line(row, keys) for row in rows[:max_lines]]
+    if group_by != GroupBy.DAY:
+        _account_names_attach(lines)
     if group_by in (GroupBy.ADSET, GroupBy.AD):
         _cohorts_attach(lines)
     totals = [Sums(**_sums_of(row)) for row in _sums(scoped.values("currency")).order_by("currency")]
@@ -209,6 +212,15 @@ def adset_cohorts(*, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], list[
         pair: sorted({name for audience in audiences for name in cohorts_of.get((pair[0], audience), ())})
         for pair, audiences in audiences_of.items()
     }
+
+
+def _account_names_attach(lines: list[ReportLine]) -> None:
+    accounts = FacebookConnection.objects.filter(
+        project_id__in={line.project_id for line in lines}, ad_account_id__in={line.ad_account_id for line in lines}
+    ).values_list("project_id", "ad_account_id", "ad_account_name")
+    names = {(project_id, act): name for project_id, act, name in accounts}
+    for line in lines:
+        line.ad_account_name = names.get((line.project_id, line.ad_account_id), "")
 
 
 def _cohorts_attach(lines: list[ReportLine]) -> None:
