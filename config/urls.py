@@ -3,6 +3,10 @@ from django.contrib import admin
 from django.urls import include, path
 
 from integrations.admin_home import admin_home_view
+from integrations.login_throttle import ThrottledAdminAuthenticationForm
+
+# Failed admin logins are throttled per username and per address (integrations/login_throttle.py).
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 urlpatterns = [
     path("accounts/", include("allauth.urls")),
