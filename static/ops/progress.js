@@ -1,5 +1,6 @@
 /* The sync job page's progress bar: polls the job's progress.json and updates the bar in place.
-   Ours, vendored with the project (no library, no CDN). Polls every 2 s while a run is running,
+   Ours, vendored with the project (no library, no CDN). Polls every 2 s while a run is running
+   and for the first 30 s after the page loads (a run just queued by "Run now" starts then),
    every 15 s otherwise (a schedule may start one), and stops after an hour without a run. */
 (function () {
   "use strict";
@@ -7,6 +8,7 @@
   var FAST_MS = 2000;
   var SLOW_MS = 15000;
   var IDLE_LIMIT_MS = 3600 * 1000;
+  var EAGER_MS = 30000;
 
   function text(box, selector, value) {
     var node = box.querySelector(selector);
@@ -45,7 +47,8 @@
     var url = box.getAttribute("data-url");
     var wasRunning = box.getAttribute("data-running") === "1";
     var runId = box.getAttribute("data-run");
-    var idleSince = Date.now();
+    var loadedAt = Date.now();
+    var idleSince = loadedAt;
 
     function schedule(ms) { window.setTimeout(poll, ms); }
 
@@ -68,13 +71,13 @@
           }
           wasRunning = running;
           if (payload.progress) { runId = String(payload.progress.run_id); }
-          if (running) { schedule(FAST_MS); }
+          if (running || Date.now() - loadedAt < EAGER_MS) { schedule(FAST_MS); }
           else if (Date.now() - idleSince < IDLE_LIMIT_MS) { schedule(SLOW_MS); }
         })
         .catch(function () { schedule(SLOW_MS); });
     }
 
-    schedule(wasRunning ? FAST_MS : SLOW_MS);
+    schedule(FAST_MS);
   }
 
   function init() {
