@@ -34,6 +34,8 @@
     text(box, ".ops-progress-summary", p.summary);
     text(box, ".ops-progress-phase", p.phase);
     text(box, ".ops-progress-status", p.status_label);
+    text(box, ".ops-progress-run-id", String(p.run_id));
+    text(box, ".ops-progress-title", p.running ? "Current run" : "Latest run");
     var error = box.querySelector(".ops-progress-error");
     if (error) {
       error.hidden = !p.error_message;

@@ -174,8 +174,8 @@ def test_a_project_admin_sets_up_syncs_watches_a_run_and_answers_a_support_quest
     page.reload()
     go(page, page.get_by_role("button", name="Run now"))
     page.wait_for_selector("#run-progress")
-    page.wait_for_function(f"() => document.querySelector('#run-progress .ops-progress-run').textContent"
-                           f".indexOf('#{first_run.pk},') === -1", timeout=30_000)
+    page.wait_for_function(f"() => document.querySelector('.ops-progress-run-id').textContent !== '{first_run.pk}'",
+                           timeout=30_000)
     watch_progress_to_100(page)
     assert SyncRun.objects.filter(job=job).count() == 2
     shot("run now at 100 percent")
