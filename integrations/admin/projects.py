@@ -33,6 +33,11 @@ class ProjectForm(forms.ModelForm):
             "default_country",
             "time_zone",
         ]
+        # Never rendered back into the page (a text box would show the decrypted value).
+        widgets = {
+            name: forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+            for name in SECRET_FIELDS
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -146,3 +146,19 @@ def test_a_mapping_without_an_identifying_key_is_not_done(client, project, make_
     mapping = steps(client, project)[3]
     assert not mapping.done and "none of which identifies a person" in mapping.detail
     assert not mapping.allowed  # a viewer is told who can do it instead of getting a link to a 403
+
+
+def test_the_project_page_never_shows_the_amplitude_secrets_and_keeps_them_when_left_empty(client, project,
+                                                                                           make_member):
+    project.amplitude_api_key, project.amplitude_secret_key = "amp-api-key-123", "amp-secret-456"
+    project.save()
+    client.force_login(make_member(project, "admin"))
+    url = reverse("admin:integrations_project_change", args=[project.pk])
+    page = client.get(url).content.decode()
+    assert "amp-api-key-123" not in page and "amp-secret-456" not in page
+    assert 'type="password"' in page
+    response = client.post(url, {"name": "Acme", "slug": "acme", "amplitude_region": "US", "default_country": "US",
+                                 "time_zone": "UTC", "amplitude_api_key": "", "amplitude_secret_key": ""})
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert (project.amplitude_api_key, project.amplitude_secret_key) == ("amp-api-key-123", "amp-secret-456")
