@@ -22,8 +22,19 @@ Decisions that Meta's text leaves open (each is tested):
 
 * Whitespace: leading/trailing whitespace and invisible characters (zero-width space, BOM) are
   trimmed for every key. "null", "none", "n/a", "#n/a" and "undefined" count as missing.
+* EMAIL: trimmed and lowercased (NFC), nothing else (Meta does no dot or plus canonicalisation);
+  usable when it has no whitespace or control character, exactly one "@" with a "." after it and
+  at most 254 characters.
 * Names (FN, LN, FI) and CT: lowercase, Unicode NFC, only letters and their combining marks kept
   (punctuation, spaces, digits and symbols dropped: "Mary-Ann O'Neil" -> "maryannoneil").
+* ST: US state, DC and territory names become their code ("NEW YORK" -> "ny"); other states are
+  lowercase letters only ("Île-de-France" -> "îledefrance").
+* COUNTRY: ISO 3166-1 alpha-2 from alpha-2 or alpha-3 codes, ISO names and common aliases or native
+  names ("U.S.A.", "UK" -> "gb", "Deutschland"); anything else is unusable.
+* GEN: "m"/"f" and common words for them in English, French, German and Spanish; anything else
+  is unusable.
+* ZIP: lowercase letters and digits only; "12345-6789" -> "12345"; nine bare digits -> the first
+  five when the country is the US or unknown; 3 to 10 characters with at least one digit.
 * PHONE: a number carries its country calling code when it starts with "+" or an international
   call prefix ("00", or the default country's own, such as "011" in North America), or when its
   digits start with the default country's calling code followed by a national number of a length
@@ -41,7 +52,8 @@ Decisions that Meta's text leaves open (each is tested):
 * Dates: DOBY/DOBM/DOBD also accept a full ISO date ("1990-05-17", datetime.date) and take their
   part. In ``encode_rows`` a day that does not exist in the row's month (Feb 30, or Feb 29 of a
   non-leap DOBY) is blanked.
-* Values longer than MAX_VALUE_CHARS characters are unusable (an email: longer than 254).
+* In ``encode_rows`` a row's own recognised COUNTRY is that row's default country for PHONE and ZIP.
+* Values longer than MAX_VALUE_CHARS characters are unusable.
 """
 
 from __future__ import annotations
