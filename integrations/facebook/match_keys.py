@@ -642,20 +642,23 @@ _SKELETON_VALUES = re.compile(rb"\.*+(?:@\.++)?+(?: \.*+(?:@\.++)?+)*+")
 
 
 def _bad_skeleton_positions(skeleton: bytes) -> list[int]:
-    """Positions (value numbers) of the values whose skeleton is malformed."""
+    """Positions (value numbers) of the values whose skeleton is malformed, in one pass."""
     bad: list[int] = []
     end_of_all = len(skeleton)
     start = 0
+    position = 0  # value number of the value starting at `start`
     while True:
         end = _SKELETON_VALUES.match(skeleton, start).end()  # type: ignore[union-attr]  # matches ""
         if end == end_of_all:
             return bad
         # The match stopped inside (or at the start of) a malformed value: note it, skip past it.
-        bad.append(skeleton.count(b" ", 0, end))
+        position += skeleton.count(b" ", start, end)
+        bad.append(position)
         next_space = skeleton.find(b" ", end)
         if next_space < 0:
             return bad
         start = next_space + 1
+        position += 1
 
 
 def _encode_email_chunk(chunk: Sequence[object], general: Callable[[object], str]) -> list[str]:
