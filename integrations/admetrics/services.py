@@ -32,6 +32,7 @@ from integrations.admetrics.problems import (
     problem_from_error,
 )
 from integrations.admetrics.rows import InsightRow, Key, insight_row_parse
+from integrations.admetrics.throttle import InsightsThrottleGate
 from integrations.audit import audit_record
 from integrations.facebook.client import GraphClient
 from integrations.facebook.errors import GraphError
@@ -176,8 +177,8 @@ def _retry_policy() -> RetryPolicy:
 
 
 def graph_client_for_import(*, connection: FacebookConnection) -> GraphClient:
-    """A client whose throttle waits are shared with every sync job on the ad account."""
-    gate = SharedThrottleGate(max_wait=settings.GRAPH_MAX_THROTTLE_WAIT)
+    """A client whose throttle waits are shared, through the database, with every import of the ad account."""
+    gate = InsightsThrottleGate(max_wait=settings.GRAPH_MAX_THROTTLE_WAIT)
     gate.load(connection.ad_account_id)
     return GraphClient.from_settings(
         connection.access_token,

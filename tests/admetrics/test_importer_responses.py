@@ -9,15 +9,16 @@ from typing import Any
 
 import pytest
 import responses
+from django.utils import timezone
 from responses import matchers
 
 from integrations.admetrics import services
 from integrations.admetrics.models import AdDailyMetric, AdInsightImport, AdSetAudience
+from integrations.admetrics.throttle import InsightsThrottleGate
 from integrations.facebook.client import GraphClient
 from integrations.facebook.retry import RetryPolicy
 from integrations.models import FacebookConnection
 from syncs.models import AdAccountThrottle
-from syncs.throttle import SharedThrottleGate
 
 GRAPH = "https://graph.facebook.com/v25.0"
 ACT = "act_123"
@@ -47,7 +48,7 @@ def client(clock: FakeClock) -> GraphClient:
     policy = RetryPolicy(
         max_attempts=4, base_delay=1.0, max_throttle_wait=300.0, sleep=clock.sleep, clock=clock.clock, random=lambda: 0
     )
-    gate = SharedThrottleGate(max_wait=300.0, sleep=clock.sleep, clock=clock.clock)
+    gate = InsightsThrottleGate(max_wait=300.0, sleep=clock.sleep, clock=clock.clock)
     return GraphClient(
         "EAAtoken", ad_account_id=ACT, base_url="https://graph.facebook.com", retry_policy=policy, throttle_gate=gate
     )
@@ -216,7 +217,7 @@ def test_a_report_run_that_never_finishes_stops_at_the_wait_limit(connection, cl
 
 
 @responses.activate
-def test_throttling_is_waited_out_shared_with_the_sync_jobs_then_the_import_succeeds(connection, client, clock):
+def test_throttling_is_waited_out_then_the_import_succeeds(connection, client, clock):
     ad_sets()
     usage = {"123": [{"type": "ads_insights", "call_count": 100, "estimated_time_to_regain_access": 2}]}
     throttle = {
@@ -232,7 +233,19 @@ def test_throttling_is_waited_out_shared_with_the_sync_jobs_then_the_import_succ
     assert record.status == AdInsightImport.Status.SUCCEEDED, record.error_message
     assert record.inserted == 6 and record.graph_calls == 3
     assert 120.0 in clock.sleeps  # two minutes, as Meta announced
-    assert AdAccountThrottle.objects.filter(ad_account_id=ACT).exists()  # sync jobs on the account wait too
+    # Other imports of the account wait too; its sync jobs (custom_audience bucket) do not.
+    assert AdAccountThrottle.objects.filter(ad_account_id=f"{ACT}:ads_insights").exists()
+    assert not AdAccountThrottle.objects.filter(ad_account_id=ACT).exists()
+
+
+def test_a_throttle_the_sync_jobs_met_on_the_account_holds_the_import_too(connection, settings):
+    settings.GRAPH_MAX_THROTTLE_WAIT = 60.0
+    AdAccountThrottle.objects.create(ad_account_id=ACT, blocked_until=timezone.now() + timedelta(hours=1))
+    with responses.RequestsMock() as mock:  # the gate refuses before any call
+        record = run_import(connection, None)
+        assert not mock.calls
+    assert (record.status, record.error_kind) == ("failed", "rate_limited")
+    assert "throttled for another" in record.error_message
 
 
 @responses.activate

@@ -93,7 +93,7 @@ def test_throttled_insights_calls_are_retried_then_the_import_succeeds(connectio
     assert record.status == "succeeded", record.error_message
     pages = -(-record.rows_read // 50)
     assert record.graph_calls > 1 + pages  # some calls were throttled and sent again
-    assert AdAccountThrottle.objects.filter(ad_account_id=connection.ad_account_id).exists()
+    assert AdAccountThrottle.objects.filter(ad_account_id=f"{connection.ad_account_id}:ads_insights").exists()
 
 
 def test_the_cohort_synced_to_a_targeted_audience_shows_beside_its_ad_set(connection, sandbox, project):
