@@ -225,4 +225,11 @@ def test_a_project_admin_sets_up_syncs_watches_a_run_and_answers_a_support_quest
     assert email.strip() not in review
     shot("audit review")
     assert not AuditEvent.objects.filter(changes__icontains=email.strip().lower()).exists()
+
+    # --- back home: healthy again, with the last successful sync and the Amplitude quota ------------------
+    page.goto(f"{url}/admin/")
+    home = text_of(page)
+    assert "Acme Outdoor — everything is healthy" in home and "Trial users" in home
+    assert re.search(r"Amplitude: \d+ of 500 downloads this month", home)
+    shot("home after setup")
     print(f"\n[browser] the whole flow took {time.monotonic() - started:.1f} s")
