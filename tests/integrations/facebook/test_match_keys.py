@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import gc
 import hashlib
 from datetime import date
 from decimal import Decimal
@@ -544,3 +545,15 @@ def test_encode_rows_agrees_with_encode_field_by_field(rows, country):
 def test_every_value_is_capped_so_that_normalising_twice_changes_nothing():
     long_name = "İ" * MAX_VALUE_CHARS  # lowercases to twice as many characters
     assert normalize("FN", long_name) is None
+
+
+def test_encode_rows_leaves_the_garbage_collector_as_it_found_it():
+    assert gc.isenabled()
+    encode_rows(["EMAIL"], [["a@b.co"]])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        encode_rows(["EMAIL"], [["a@b.co"]])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
