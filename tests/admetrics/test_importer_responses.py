@@ -157,6 +157,7 @@ def test_a_rerun_changes_nothing_and_a_revised_day_is_updated_in_place(connectio
     assert (first.inserted, third.inserted, third.updated, third.unchanged) == (6, 0, 1, 5)
     metric = AdDailyMetric.objects.get(date=DAY, ad_id="2")
     assert (metric.pk, metric.spend, metric.impressions, metric.clicks) == (pk_before, Decimal("13.01"), 1100, 11)
+    assert metric.actions == [{"action_type": "link_click", "value": "11"}]
     assert metric.last_import_id == third.pk
     assert AdDailyMetric.objects.count() == 6
 
