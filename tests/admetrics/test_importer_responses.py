@@ -318,3 +318,21 @@ def test_the_daily_range_is_yesterday_and_the_trailing_window(settings):
     since, until = services.daily_range(today=date(2026, 3, 15))
     assert (since, until) == (date(2026, 2, 14), date(2026, 3, 14))  # 28 days before yesterday, and yesterday
     assert (until - since).days + 1 == 29
+
+
+@responses.activate
+def test_one_import_at_a_time_per_ad_account_and_a_dead_one_does_not_block(connection, client):
+    running = services.insights_import_queue(
+        connection=connection, kind=AdInsightImport.Kind.DAILY, since=DAY, until=DAY
+    )
+    AdInsightImport.objects.filter(pk=running.pk).update(status="running", started_at=timezone.now())
+    skipped = run_import(connection, client)
+    assert (skipped.status, skipped.error_kind) == ("skipped", "overlap")
+    assert f"Import {running.pk} of this ad account was still running" in skipped.error_message
+
+    AdInsightImport.objects.filter(pk=running.pk).update(started_at=timezone.now() - timedelta(hours=2))
+    ad_sets()
+    responses.get(f"{GRAPH}/{ACT}/insights", json=page(three_days()))
+    assert run_import(connection, client).status == "succeeded"
+    running.refresh_from_db()
+    assert (running.status, running.error_kind) == ("failed", "interrupted")
