@@ -33,8 +33,8 @@ Decisions that Meta's text leaves open (each is tested):
   names ("U.S.A.", "UK" -> "gb", "Deutschland"); anything else is unusable.
 * GEN: "m"/"f" and common words for them in English, French, German and Spanish; anything else
   is unusable.
-* ZIP: lowercase letters and digits only; "12345-6789" -> "12345"; nine bare digits -> the first
-  five when the country is the US or unknown; 3 to 10 characters with at least one digit.
+* ZIP: lowercase letters and digits only; "12345-6789" -> "12345"; any other nine digits -> the
+  first five when the country is the US or unknown; 3 to 10 characters with at least one digit.
 * PHONE: a number carries its country calling code when it starts with "+" or an international
   call prefix ("00", or the default country's own, such as "011" in North America), or when its
   digits start with the default country's calling code followed by a national number of a length
@@ -388,12 +388,8 @@ def _norm_zip(text: str, ctx: _Context) -> str | None:
         if not text.isascii():
             return None
     code = text.encode().translate(None, _ASCII_NOT_ALNUM).decode().lower()
-    if len(code) == 9 and code.isdigit():
-        if not text.isdigit():
-            match = _ZIP_PLUS_FOUR.fullmatch(text)
-            return match.group(1) if match else code  # US ZIP+4: Meta wants the first five digits
-        if ctx.country in (None, "US"):
-            return code[:5]  # ZIP+4 written without its dash
+    if len(code) == 9 and code.isdigit() and (ctx.country in (None, "US") or _ZIP_PLUS_FOUR.fullmatch(text)):
+        return code[:5]  # a US ZIP+4, with or without its dash: Meta wants the first five digits
     if 3 <= len(code) <= 10 and not code.isalpha():  # every postal code system uses digits
         return code
     return None
@@ -677,8 +673,9 @@ def _encode_email_chunk(chunk: Sequence[object], general: Callable[[object], str
     ]
     joined = " ".join(stripped)
     if joined.count(" ") != len(stripped) - 1:
-        # Values with a space inside are never valid emails, and would break the split below.
-        stripped = [text if " " not in text else "" for text in stripped]
+        # A space left inside would break the split below; the general path judges such a value
+        # (usually invalid, but "\ufeff ann@example.com" only trims down to an address there).
+        stripped = [text if " " not in text else _NEEDS_GENERAL for text in stripped]
         joined = " ".join(stripped)
     lowered = joined.lower().encode("utf-8", "surrogatepass")
     pieces = lowered.split(b" ")

@@ -417,6 +417,8 @@ def test_encode_rows_email_fast_path_agrees_with_encode_on_mixed_chunks():
         "john@gmail",
         "josé@exämple.com",
         "with space@example.com",
+        "\ufeff Ann@Example.com",  # trims down to an address only past the invisible character
+        "\u200b ann@example.com \u200b",
         "tab\t@example.com",
         "\x00@example.com",
         b"bytes@example.com",
@@ -499,6 +501,18 @@ def test_a_phone_normalised_for_a_country_stays_the_same_when_normalised_again(r
 )
 def test_a_digest_passes_through_unchanged_but_lowercased(digest, padding, key):
     assert encode(key, padding + digest + padding) == digest.lower()
+
+
+PADDING = st.sampled_from(["", " ", "\t", "\ufeff", "\ufeff ", "\u200b ", " \u200b", "\u00ad", "\u2060 ", "\xa0"])
+padded_emails = st.builds(lambda before, email, after: before + email + after, PADDING, st.emails(), PADDING)
+
+
+@PROPERTY
+@given(values=st.lists(st.one_of(padded_emails, any_value), max_size=40))
+def test_email_fast_path_agrees_with_encode_on_padded_and_odd_values(values):
+    result = encode_rows(["EMAIL"], [[value] for value in values])
+    expected = [encode("EMAIL", value) for value in values]
+    assert result.rows == [[value] for value in expected if value]
 
 
 ROW_SCHEMA = list(SCHEMA_KEYS)
