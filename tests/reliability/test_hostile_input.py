@@ -143,12 +143,6 @@ def test_an_amplitude_export_of_100000_hostile_rows_is_read_with_every_rejection
     assert stored_rows(cohort) == hostile.expected_rows
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: match_keys._encode_email_chunk blanks a value with a space inside after str.strip() "
-    "(e.g. BOM or zero-width space, then a space, around the address) instead of sending it to the "
-    "general path, so encode_rows drops an email that encode() accepts.",
-)
 @pytest.mark.parametrize(
     "raw", ["\ufeff Ann@Example.com", "\u200b ann@example.com \u200b", "\u00ad ann@example.com\u2060"]
 )
