@@ -35,6 +35,9 @@ class AuditActions:
     SYNC_RESUMED = "sync.resumed"
     SYNC_RUN_MANUALLY = "sync.run_manually"
     SYNC_DELETED = "sync.deleted"
+    SYNC_REMOVALS_APPROVED = "sync.removals_approved"
+    SYNC_AUDIENCE_RECREATED = "sync.audience_recreated"
+    SYNC_MEMBER_LOOKUP = "sync.member_lookup"
 
 
 def client_ip(request: HttpRequest | None) -> str | None:

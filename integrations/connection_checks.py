@@ -374,6 +374,7 @@ def ad_account_facts_copy(*, connection: FacebookConnection, account: AdAccount)
     connection.ad_account_id = account.id
     connection.ad_account_name = account.name[:200]
     connection.ad_account_currency = (account.currency or "")[:3]
+    connection.ad_account_timezone = (account.timezone_name or "")[:64]
     connection.business_id = account.business_id or ""
     connection.business_name = (account.business_name or "")[:200]
     connection.terms_status = (

@@ -154,6 +154,8 @@ class FacebookConnection(TimeStamped):
     )
     ad_account_name = models.CharField(max_length=200, blank=True)
     ad_account_currency = models.CharField(max_length=3, blank=True)
+    # Facebook's days (insights) are the ad account's days, in its own time zone.
+    ad_account_timezone = models.CharField(max_length=64, blank=True)
     business_id = models.CharField("Business Manager id", max_length=64, blank=True)
     business_name = models.CharField("Business Manager", max_length=200, blank=True)
     terms_status = models.CharField(

@@ -138,6 +138,7 @@ class SyncRun(models.Model):
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    stage = models.CharField(max_length=20, blank=True, help_text="What the run is doing now.")
     stage_seconds = models.JSONField(default=dict, blank=True, help_text="Time spent per stage.")
     notices = models.JSONField(default=list, blank=True, help_text="Warnings a person should read.")
 
@@ -196,7 +197,12 @@ class SyncBatch(models.Model):
 
     class Meta:
         ordering = ["run", "sequence"]
-        indexes = [models.Index(fields=["run", "status"], name="syncbatch_run_status_idx")]
+        verbose_name_plural = "sync batches"
+        indexes = [
+            models.Index(fields=["run", "status"], name="syncbatch_run_status_idx"),
+            # The batch log's "failures" filter across runs, in the list's order.
+            models.Index(fields=["status", "run", "sequence"], name="syncbatch_status_run_seq_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["run", "sequence"], name="syncbatch_unique_sequence"),
         ]
@@ -227,6 +233,8 @@ class AudienceMember(models.Model):
     )
 
     class Meta:
+        verbose_name = "audience member (ledger)"
+        verbose_name_plural = "audience members (ledger)"
         constraints = [
             models.UniqueConstraint(fields=["job", "row_hash"], name="audiencemember_unique_row"),
         ]

@@ -199,6 +199,8 @@ class RunContext:
 
     @contextmanager
     def stage(self, name: str):
+        # Written at once, so the job page can say what a long run is doing.
+        SyncRun.objects.filter(pk=self.run.pk).update(stage=name, heartbeat_at=timezone.now())
         started = time.monotonic()
         try:
             yield
@@ -597,6 +599,7 @@ def _run_finish(context: RunContext, stop: RunStop | None) -> RunReport:
         run_fields = {"error_code": stop.code[:64], "error_message": stop.message, "error_fix": stop.fix}
     SyncRun.objects.filter(pk=run.pk).update(
         status=status,
+        stage="",
         finished_at=now,
         heartbeat_at=now,
         graph_calls=context.graph_calls(),

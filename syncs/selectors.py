@@ -111,11 +111,21 @@ class RunProgress:
         }
 
 
+STAGE_PHASES = {
+    "check": "Checking the Facebook connection",
+    "download": "Downloading and encoding the cohort's members",
+    "audience": "Making sure the audience exists",
+    "compare": "Comparing the cohort with the audience",
+    "finish": "Reading the audience's size",
+}
+
+
 def _run_phase(run: SyncRun) -> str:
     if run.status != SyncRun.Status.RUNNING:
         return run.get_status_display()
+    if run.stage in STAGE_PHASES:
+        return STAGE_PHASES[run.stage]
     if not run.mode_used:
-        # The engine records no stage while it runs: these three happen before anything is sent.
         return "Preparing: checking the connection, refreshing the cohort, comparing it with the audience"
     if run.mode_used == "replace":
         return "Replacing the audience"

@@ -223,8 +223,10 @@ def sync_job_approve_removals(*, job: SyncJob, user=None, request: HttpRequest |
             status_reason="",
             status_fix="",
         )
-        audit_record(action="sync.removals_approved", actor=user, request=request, project=job.cohort.project,
-                     target=job)
+        audit_record(
+            action=AuditActions.SYNC_REMOVALS_APPROVED, actor=user, request=request, project=job.cohort.project,
+            target=job,
+        )
         sync_job_enqueue(job=job, trigger=SyncRun.Trigger.MANUAL, user=user)
 
 
@@ -244,7 +246,7 @@ def sync_job_recreate_audience(*, job: SyncJob, user=None, request: HttpRequest 
             ledger_mapping_fingerprint="",
         )
         audit_record(
-            action="sync.audience_recreated",
+            action=AuditActions.SYNC_AUDIENCE_RECREATED,
             actor=user,
             request=request,
             project=job.cohort.project,

@@ -12,11 +12,11 @@ from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from integrations.audit import audit_record
+from integrations.audit import AuditActions, audit_record
 from syncs.models import SyncJob
 from syncs.selectors import LOOKUP_KEYS, MemberLookup, audience_member_lookup, job_progress
 
-MEMBER_LOOKUP_ACTION = "sync.member_lookup"
+MEMBER_LOOKUP_ACTION = AuditActions.SYNC_MEMBER_LOOKUP
 
 
 def job_progress_payload(job: SyncJob) -> dict:

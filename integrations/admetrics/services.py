@@ -69,13 +69,15 @@ class BackfillRefused(Exception):
 # --- Ranges -------------------------------------------------------------------------------------------
 
 
-def project_today(*, project: Project) -> date:
-    """Today where the project lives (its time zone should be the ad account's)."""
-    try:
-        zone = zoneinfo.ZoneInfo(project.time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        zone = zoneinfo.ZoneInfo("UTC")
-    return timezone.now().astimezone(zone).date()
+def project_today(*, project: Project, ad_account_timezone: str = "") -> date:
+    """Today in the ad account's time zone (Facebook's days), else the project's, else UTC."""
+    for name in (ad_account_timezone, project.time_zone, "UTC"):
+        try:
+            zone = zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            continue
+        return timezone.now().astimezone(zone).date()
+    return timezone.now().date()
 
 
 def daily_range(*, today: date) -> tuple[date, date]:
@@ -136,7 +138,10 @@ def insights_imports_daily_queue(*, today: date | None = None) -> list[AdInsight
     """The daily schedule: one import per connected ad account, each its own task."""
     queued = []
     for connection in connections_to_import():
-        since, until = daily_range(today=today or project_today(project=connection.project))
+        since, until = daily_range(
+            today=today
+            or project_today(project=connection.project, ad_account_timezone=connection.ad_account_timezone)
+        )
         queued.append(
             insights_import_queue(connection=connection, kind=AdInsightImport.Kind.DAILY, since=since, until=until)
         )
@@ -147,7 +152,11 @@ def insights_backfill_request(
     *, connection: FacebookConnection, since: date, until: date, user, request: HttpRequest | None = None
 ) -> AdInsightImport:
     """A person's backfill of a range (checked here; roles are checked by the admin)."""
-    backfill_range_check(since=since, until=until, today=project_today(project=connection.project))
+    backfill_range_check(
+        since=since,
+        until=until,
+        today=project_today(project=connection.project, ad_account_timezone=connection.ad_account_timezone),
+    )
     with transaction.atomic():
         record = insights_import_queue(
             connection=connection, kind=AdInsightImport.Kind.BACKFILL, since=since, until=until, user=user
