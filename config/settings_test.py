@@ -43,6 +43,10 @@ STORAGES = {
 # A file, not SQLite's default in-memory test database: tests that serve the sandbox
 # over real HTTP (live_server) and upload from several threads need each thread to have
 # its own connection with real locking. One file per test process.
+# No persistent connections in tests: the live server's request threads would otherwise
+# keep PostgreSQL sessions open, and the test database could not be dropped at the end.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     import tempfile
 
