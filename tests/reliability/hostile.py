@@ -17,7 +17,6 @@ import hashlib
 import io
 import random
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -104,22 +103,32 @@ def email_usable(rng: random.Random, index: int) -> tuple[str, str, str]:
     return f"{base}\n", sha(base), "email with a line break"
 
 
-def email_junk(rng: random.Random, index: int) -> tuple[object, str]:
+def _email_junk_value(rng: random.Random, index: int, kind: str) -> object:
+    if kind == "empty or placeholder":
+        return rng.choice(PLACEHOLDERS)
+    if kind == "spreadsheet formula":
+        return rng.choice(FORMULAS)
+    if kind == "too long":
+        return "a" * rng.randint(250, 400) + "@example.com"
+    if kind == "huge":  # mostly a few kB, now and then 100 kB
+        return "x" * (rng.randint(1_000, 4_000) if rng.random() < 0.99 else 100_000)
     base = _email_base(rng, index)
-    digest = sha(base)
-    choices: list[tuple[Callable[[], object], str]] = [
-        (lambda: rng.choice(PLACEHOLDERS), "empty or placeholder"),
-        (lambda: rng.choice(FORMULAS), "spreadsheet formula"),
-        (lambda: base.replace("@", rng.choice(CONTROLS) + "@"), "control character"),
-        (lambda: "a" * rng.randint(250, 400) + "@example.com", "too long"),
-        (lambda: "x" * rng.randint(1_000, 20_000), "huge"),
-        (lambda: rng.choice([digest[:32], digest[:63], digest + "0", digest[:63] + "g", "sha256:" + digest]),
-         "half-hashed"),
-        (lambda: rng.choice([base.replace("@", "@@"), base + "@x.com", base.split("@")[0] + "@localhost",
-                             base.replace("@", " @")]), "malformed address"),
-    ]
-    make, kind = rng.choice(choices)
-    return make(), f"email {kind}"
+    if kind == "control character":
+        return base.replace("@", rng.choice(CONTROLS) + "@")
+    if kind == "half-hashed":
+        digest = sha(base)
+        return rng.choice([digest[:32], digest[:63], digest + "0", digest[:63] + "g", "sha256:" + digest])
+    return rng.choice([base.replace("@", "@@"), base + "@x.com", base.split("@")[0] + "@localhost",
+                       base.replace("@", " @")])
+
+
+EMAIL_JUNK = ["empty or placeholder", "spreadsheet formula", "control character", "too long", "huge", "half-hashed",
+              "malformed address"]
+
+
+def email_junk(rng: random.Random, index: int) -> tuple[object, str]:
+    kind = rng.choice(EMAIL_JUNK)
+    return _email_junk_value(rng, index, kind), f"email {kind}"
 
 
 # --- phones -------------------------------------------------------------------------------
@@ -142,20 +151,26 @@ def phone_usable(rng: random.Random, index: int) -> tuple[str, str, str]:
     return raw, expected, kind
 
 
+PHONE_JUNK = ["empty or placeholder", "spreadsheet formula", "control characters", "too many digits", "no digits",
+              "half-hashed"]
+
+
 def phone_junk(rng: random.Random, index: int) -> tuple[object, str]:
-    digest = sha(str(index))
-    letters_only = "".join(ch for ch in digest if not ch.isdigit()) * 3
-    choices: list[tuple[Callable[[], object], str]] = [
-        (lambda: rng.choice(PLACEHOLDERS), "empty or placeholder"),
-        (lambda: rng.choice(["=cmd|' /C calc'!A0", "+cmd|' /C calc'!A0", "=HYPERLINK(\"x\")", "@SUM(A:A)"]),
-         "spreadsheet formula"),
-        (lambda: "".join(rng.choices(PHONE_CONTROLS, k=rng.randint(1, 6))), "control characters"),
-        (lambda: rng.choice(["9" * 300, "+" + "1" * 25, "5" * rng.randint(21, 40)]), "too many digits"),
-        (lambda: "call me maybe" * rng.randint(1, 500), "no digits"),
-        (lambda: letters_only[: rng.choice([32, 63, 65])], "half-hashed"),
-    ]
-    make, kind = rng.choice(choices)
-    return make(), f"phone {kind}"
+    kind = rng.choice(PHONE_JUNK)
+    if kind == "empty or placeholder":
+        value: object = rng.choice(PLACEHOLDERS)
+    elif kind == "spreadsheet formula":
+        value = rng.choice(["=cmd|' /C calc'!A0", "+cmd|' /C calc'!A0", "=HYPERLINK(\"x\")", "@SUM(A:A)"])
+    elif kind == "control characters":
+        value = "".join(rng.choices(PHONE_CONTROLS, k=rng.randint(1, 6)))
+    elif kind == "too many digits":
+        value = rng.choice(["9" * 300, "+" + "1" * 25, "5" * rng.randint(21, 40)])
+    elif kind == "no digits":
+        value = "call me maybe" * rng.randint(1, 50)
+    else:  # a digest's letters only, never 64 long (that would be a digest): no digit, no phone
+        letters = "".join(ch for ch in sha(str(index)) if not ch.isdigit()) * 3
+        value = letters[: rng.choice([32, 63, 65])]
+    return value, f"phone {kind}"
 
 
 # --- values of the wrong type (the encoder's callers may pass anything) ----------------------
