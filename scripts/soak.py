@@ -440,11 +440,18 @@ def kill_during(
         return False
     process.send_signal(signal.SIGKILL)
     process.wait()
+    leftover = process.stdout.read()
     process.stdout.close()
     run.refresh_from_db()
+    if run.status != "running":
+        # The run had ended (its outcome recorded) before the signal landed: not a kill during a sync.
+        print(f"  (run {run.pk} had already ended {run.status} when the SIGKILL landed; not counted)", flush=True)
+        lines = [line for line in leftover.splitlines() if line.startswith("{")]
+        if lines:
+            soak.worker_runs.append({**json.loads(lines[-1]), "purpose": "ended before its kill"})
+        return True
     done = confirmed_batches(run.pk)
-    moment = ("during the upload" if done or run.batches.exists() else "before the upload "
-              f"({'cohort refreshed' if run.cohort_refreshed else 'refreshing the cohort'})")
+    moment = "during the upload" if done or run.batches.exists() else f"before the upload ({stage_of(run)})"
     phase = "first sync" if len(soak.kills) < soak.options.kills else "drift"
     soak.kills.append({"run_id": run.pk, "moment": f"{phase}, {moment}", "confirmed_batches": done,
                        "seconds_into_run": round(time.monotonic() - started, 2)})
@@ -452,6 +459,18 @@ def kill_during(
     print(f"  SIGKILL {len(soak.kills)}: run {run.pk}, {moment}, after {done} confirmed batch(es) of this run",
           flush=True)
     return True
+
+
+def stage_of(run) -> str:
+    """Where a run that sent nothing yet was: checking, refreshing the cohort, or past the refresh."""
+    from cohorts.models import CohortImport
+
+    imports = CohortImport.objects.filter(cohort_id=run.job.cohort_id, started_at__gte=run.started_at)
+    if imports.filter(status=CohortImport.Status.RUNNING).exists():
+        return "refreshing the cohort"
+    if imports.exists():
+        return "cohort refreshed, comparing"
+    return "checking the connection"
 
 
 def drift_runs(soak: Soak, world: World) -> list[dict]:
