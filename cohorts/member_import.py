@@ -19,8 +19,10 @@ import time
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
+from typing import Any
 
 from django.db import connection
 
@@ -148,14 +150,7 @@ def members_apply(*, cohort_id: int, spool: MemberSpool) -> ApplyResult:
     stored = cohort_member_hashes_sorted(cohort_id=cohort_id)
     seen = bytearray(len(stored))
     stored_count = len(stored)
-    quote = connection.ops.quote_name
-    table = quote(CohortMember._meta.db_table)
-    # Raw executemany: at a million rows, building model instances costs seconds. Identical
-    # rows in different batches meet the unique (cohort, row_hash) constraint and are skipped.
-    insert_sql = (
-        f"INSERT INTO {table} ({quote('cohort_id')}, {quote('row_hash')}, {quote('row')}) "  # noqa: S608
-        "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
-    )
+    table = connection.ops.quote_name(CohortMember._meta.db_table)
     with connection.cursor() as cursor:
         fresh: dict[int, str] = {}
         for row_hash, text in spool.iter_rows():
@@ -165,21 +160,69 @@ def members_apply(*, cohort_id: int, spool: MemberSpool) -> ApplyResult:
             elif row_hash not in fresh:
                 fresh[row_hash] = text
                 if len(fresh) >= INSERT_SORT_ROWS:
-                    _insert_sorted(cursor, insert_sql, cohort_id, fresh)
+                    _insert_sorted(cursor, table, cohort_id, fresh)
                     fresh = {}
-        _insert_sorted(cursor, insert_sql, cohort_id, fresh)
+        _insert_sorted(cursor, table, cohort_id, fresh)
         removed = _delete_unseen(cursor, table, cohort_id, stored, seen)
     members = CohortMember.objects.filter(cohort_id=cohort_id).count()
     return ApplyResult(added=members - (stored_count - removed), removed=removed, members=members)
 
 
-def _insert_sorted(cursor, sql: str, cohort_id: int, fresh: dict[int, str]) -> None:
+def _insert_sorted(cursor, table: str, cohort_id: int, fresh: dict[int, str]) -> None:
     """Insert in hash order: the unique index then grows in long runs instead of at random
-    places (twice as fast on SQLite at a million rows)."""
+    places (twice as fast on SQLite at a million rows). Identical rows met in an earlier
+    chunk hit the unique (cohort, row_hash) constraint and are skipped."""
     ordered = sorted(fresh)
     for start in range(0, len(ordered), INSERT_CHUNK_ROWS):
         batch = ordered[start : start + INSERT_CHUNK_ROWS]
-        cursor.executemany(sql, [(cohort_id, row_hash, fresh[row_hash]) for row_hash in batch])
+        hash_rows_insert(
+            cursor,
+            table=table,
+            fixed=[("cohort_id", cohort_id)],
+            rows=[(row_hash, fresh[row_hash]) for row_hash in batch],
+            on_conflict="ON CONFLICT DO NOTHING",
+        )
+
+
+# Rows per INSERT statement on SQLite: two parameters each, far below its 32,766.
+_SQLITE_VALUES_ROWS = 2_000
+
+
+def hash_rows_insert(
+    cursor, *, table: str, fixed: Sequence[tuple[str, Any]], rows: Sequence[tuple[int, str]], on_conflict: str
+) -> None:
+    """Insert (row_hash, row) pairs that share the values of the `fixed` columns.
+
+    Shared by the cohort's members and the sync ledger, the two million-row tables. One
+    statement per row (executemany) binds every value of every row from Python; here the
+    fixed values are bound once per statement and the pairs travel as one VALUES list
+    (SQLite, 2,000 rows a statement) or two arrays (PostgreSQL, one statement): about
+    three times faster on SQLite at a million rows. `on_conflict` is the statement's
+    ON CONFLICT clause. `table` must be quoted already; column names are ours.
+    """
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    columns = ", ".join([*(quote(name) for name, _ in fixed), quote("row_hash"), quote("row")])
+    # NULL in the text: a NULL parameter has no type PostgreSQL could insert.
+    selected = [("NULL" if value is None else "%s") for _, value in fixed]
+    constants = [value for _, value in fixed if value is not None]
+    if connection.vendor == "postgresql":
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {', '.join([*selected, 'v.h', 'v.r'])} "  # noqa: S608
+            f"FROM unnest(%s::bigint[], %s::text[]) AS v(h, r) {on_conflict}",
+            [*constants, [row_hash for row_hash, _ in rows], [text for _, text in rows]],
+        )
+        return
+    head = f"INSERT INTO {table} ({columns}) SELECT {', '.join([*selected, 'column1', 'column2'])} FROM (VALUES "  # noqa: S608
+    # "WHERE true": SQLite would otherwise read ON CONFLICT as part of a join.
+    tail = f") WHERE true {on_conflict}"
+    for start in range(0, len(rows), _SQLITE_VALUES_ROWS):
+        part = rows[start : start + _SQLITE_VALUES_ROWS]
+        cursor.execute(
+            head + ",".join(["(%s,%s)"] * len(part)) + tail,  # placeholders only
+            [*constants, *chain.from_iterable(part)],
+        )
 
 
 def cohort_member_hashes_sorted(*, cohort_id: int) -> array:

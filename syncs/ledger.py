@@ -1,7 +1,8 @@
 """The job's record of its audience, moved forward only for batches Facebook confirmed.
 
-Raw SQL with executemany: at a million rows per first sync, building a model instance
-per row (bulk_create) costs more than the whole upload.
+Raw SQL: at a million rows per first sync, building a model instance per row
+(bulk_create), or even binding every value of every row (executemany), costs more than
+the whole upload.
 """
 
 from __future__ import annotations
@@ -11,23 +12,23 @@ from datetime import datetime
 
 from django.db import connection
 
+from cohorts.member_import import hash_rows_insert
 from syncs.planner import LEDGER_TABLE
 
 _CHUNK = 5_000  # bound on SQL parameters per statement (SQLite allows 32,766)
+_UPSERT = (
+    "ON CONFLICT (job_id, row_hash) DO UPDATE SET present = EXCLUDED.present, "
+    "added_at = EXCLUDED.added_at, added_batch_id = EXCLUDED.added_batch_id, "
+    "removed_at = NULL, removed_batch_id = NULL, row = EXCLUDED.row"
+)
 
 
 def ledger_rows_added(*, job_id: int, batch_id: int, rows: Sequence[tuple[int, str]], at: datetime) -> None:
     """Upsert rows as present, added by `batch_id` (a row that left and came back is re-added)."""
-    sql = (
-        f"INSERT INTO {LEDGER_TABLE} "  # noqa: S608
-        "(job_id, row_hash, row, present, added_at, added_batch_id, removed_at, removed_batch_id) "
-        "VALUES (%s, %s, %s, %s, %s, %s, NULL, NULL) "
-        "ON CONFLICT (job_id, row_hash) DO UPDATE SET present = EXCLUDED.present, "
-        "added_at = EXCLUDED.added_at, added_batch_id = EXCLUDED.added_batch_id, "
-        "removed_at = NULL, removed_batch_id = NULL, row = EXCLUDED.row"
-    )
+    fixed = [("job_id", job_id), ("present", True), ("added_at", at), ("added_batch_id", batch_id),
+             ("removed_at", None), ("removed_batch_id", None)]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [(job_id, row_hash, row, True, at, batch_id) for row_hash, row in rows])
+        hash_rows_insert(cursor, table=LEDGER_TABLE, fixed=fixed, rows=rows, on_conflict=_UPSERT)
 
 
 def ledger_rows_removed(*, job_id: int, batch_id: int, row_hashes: Sequence[int], at: datetime) -> None:

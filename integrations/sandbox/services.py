@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import chain
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -386,27 +387,52 @@ def _sqlite_tune_for_bulk_writes() -> None:
             cursor.execute(pragma)
 
 
+# Rows per statement on SQLite: two parameters each, far below its 32,766.
+_SQLITE_VALUES_ROWS = 2_000
+
+
 def _rows_insert(audience_pk: int, keys: list[int], matched: list[bool], replace_tag: int | None) -> None:
     if not keys:
         return
     conflict = (
         "DO UPDATE SET replace_session_id = excluded.replace_session_id" if replace_tag is not None else "DO NOTHING"
     )
-    # Raw executemany: ten times faster than bulk_create for 10,000 rows, and the unique
-    # (audience, row_key) constraint makes a row added twice a no-op. Sorted by key, the
-    # inserts walk the unique index in order instead of jumping around it.
-    sql = (
-        f"INSERT INTO {_TABLE} (audience_id, row_key, matched, replace_session_id) "  # noqa: S608 - table name is ours
-        f"VALUES (%s, %s, %s, %s) ON CONFLICT (audience_id, row_key) {conflict}"
-    )
+    # Raw SQL, the audience and the session bound once per statement and the (key, matched)
+    # pairs as one VALUES list or two arrays: a 10,000-row call costs a few statements
+    # instead of 10,000 (bulk_create is ten times slower still). The unique (audience,
+    # row_key) constraint makes a row added twice a no-op. Sorted by key, the inserts walk
+    # the unique index in order instead of jumping around it.
     rows = sorted(zip(keys, matched, strict=True))
+    tag = "NULL" if replace_tag is None else "%s"
+    fixed = [audience_pk] if replace_tag is None else [audience_pk, replace_tag]
+    insert = f"INSERT INTO {_TABLE} (audience_id, replace_session_id, row_key, matched)"
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [(audience_pk, key, flag, replace_tag) for key, flag in rows])
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"{insert} SELECT %s, {tag}, v.k, v.m FROM unnest(%s::bigint[], %s::boolean[]) AS v(k, m) "  # noqa: S608
+                f"ON CONFLICT (audience_id, row_key) {conflict}",
+                [*fixed, [key for key, _ in rows], [flag for _, flag in rows]],
+            )
+            return
+        for start in range(0, len(rows), _SQLITE_VALUES_ROWS):
+            part = rows[start : start + _SQLITE_VALUES_ROWS]
+            # "WHERE true": SQLite would otherwise read ON CONFLICT as part of a join.
+            cursor.execute(
+                f"{insert} SELECT %s, {tag}, column1, column2 FROM (VALUES {','.join(['(%s,%s)'] * len(part))}) "  # noqa: S608
+                f"WHERE true ON CONFLICT (audience_id, row_key) {conflict}",
+                [*fixed, *chain.from_iterable(part)],
+            )
 
 
 def _rows_delete(audience_pk: int, keys: list[int]) -> None:
     if not keys:
         return
-    sql = f"DELETE FROM {_TABLE} WHERE audience_id = %s AND row_key = %s"  # noqa: S608 - table name is ours
+    ordered = sorted(keys)
+    delete = f"DELETE FROM {_TABLE} WHERE audience_id = %s AND row_key "  # noqa: S608 - table name is ours
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [(audience_pk, key) for key in sorted(keys)])
+        if connection.vendor == "postgresql":
+            cursor.execute(delete + "= ANY(%s::bigint[])", [audience_pk, ordered])
+            return
+        for start in range(0, len(ordered), _SQLITE_VALUES_ROWS):
+            part = ordered[start : start + _SQLITE_VALUES_ROWS]
+            cursor.execute(delete + f"IN ({','.join(['%s'] * len(part))})", [audience_pk, *part])
