@@ -158,7 +158,7 @@ ANY_VALUE = st.one_of(ANY_TEXT, st.none(), st.booleans(), st.integers(), st.floa
                       st.lists(st.integers(), max_size=2), st.decimals())
 
 
-@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@hypothesis_settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(ANY_VALUE, ANY_VALUE), max_size=30))
 def test_any_values_are_encoded_without_a_crash_and_rejected_only_when_no_key_is_usable(rows):
     result = encode_rows(SCHEMA, [list(row) for row in rows], default_country="US")
@@ -175,7 +175,7 @@ PLAN = key_plan_build([MappedKey("EMAIL", "user_property", "email"), MappedKey("
                       default_country="US")
 
 
-@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@hypothesis_settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(ANY_TEXT, ANY_TEXT), min_size=1, max_size=30))
 def test_any_text_in_a_csv_file_is_read_back_row_for_row_with_each_rejection_counted(rows):
     out = io.StringIO()

@@ -35,7 +35,7 @@ def test_a_live_run_in_a_slow_cohort_refresh_is_not_taken_over(world, settings, 
     original = cohorts.services.cohort_members_refresh
 
     def slow_refresh(**kwargs):
-        time.sleep(2.5)  # Amplitude still preparing the file
+        time.sleep(2.0)  # Amplitude still preparing the file
         return original(**kwargs)
 
     monkeypatch.setattr(cohorts.services, "cohort_members_refresh", slow_refresh)
@@ -49,7 +49,7 @@ def test_a_live_run_in_a_slow_cohort_refresh_is_not_taken_over(world, settings, 
 
     thread = threading.Thread(target=worker)
     thread.start()
-    time.sleep(1.6)  # the first run is alive, waiting for Amplitude, past its lease
+    time.sleep(1.5)  # the first run is alive, waiting for Amplitude, past its lease
     second = sync_run_execute(job_id=job.pk, trigger="schedule")
     thread.join()
 

@@ -32,7 +32,7 @@ def graph_calls(monkeypatch) -> list[str]:
     return calls
 
 
-@pytest.mark.parametrize(("lanes", "how"), [(1, "revoked"), (3, "password_changed"), (2, "expired")])
+@pytest.mark.parametrize(("lanes", "how"), [(1, "revoked"), (3, "expired")])
 def test_a_token_revoked_mid_run_stops_it_within_one_batch_and_the_connection_shows_the_fix(
     world, settings, monkeypatch, graph_calls, lanes, how
 ):
