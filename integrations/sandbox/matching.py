@@ -26,8 +26,11 @@ _lock = threading.Lock()
 _BITMAP_BITS = 27  # a 16 MB bitmap answers most misses without a binary search
 
 
+_BUCKET_BITS = 16  # the binary search runs inside a bucket of about 30 keys, not the whole array
+
+
 class KeyIndex:
-    """Exact membership of 64-bit key prefixes: a bitmap first, then a binary search."""
+    """Exact membership of 64-bit key prefixes: a bitmap first, then a binary search in a bucket."""
 
     def __init__(self, keys: array) -> None:
         self.keys = keys
@@ -36,6 +39,11 @@ class KeyIndex:
         for key in keys:
             slot = key >> shift
             self.bitmap[slot >> 3] |= 1 << (slot & 7)
+        # Where each bucket of keys (same top bits) starts in the sorted array: reading an
+        # array item makes an int, so 5 comparisons instead of 21 save most of a lookup.
+        step = 1 << (64 - _BUCKET_BITS)
+        self.bucket_starts = array("Q", (bisect.bisect_left(keys, b * step) for b in range(1 << _BUCKET_BITS)))
+        self.bucket_starts.append(len(keys))
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -44,9 +52,10 @@ class KeyIndex:
         slot = prefix >> (64 - _BITMAP_BITS)
         if not self.bitmap[slot >> 3] & (1 << (slot & 7)):
             return False
-        keys = self.keys
-        position = bisect.bisect_left(keys, prefix)
-        return position < len(keys) and keys[position] == prefix
+        bucket = prefix >> (64 - _BUCKET_BITS)
+        end = self.bucket_starts[bucket + 1]
+        position = bisect.bisect_left(self.keys, prefix, self.bucket_starts[bucket], end)
+        return position < end and self.keys[position] == prefix
 
 
 _indexes: dict[int, KeyIndex] = {}

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+from django.db import connections
 from django.http import HttpResponse
 
 STANDALONE_URLCONF = "integrations.sandbox.standalone_urls"
@@ -41,6 +42,17 @@ class SandboxServer(ThreadedWSGIServer):
     daemon_threads = True
     # Benchmarks open several connections at once; the default backlog of 5 drops some.
     request_queue_size = 64
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        if not self.connections_override:
+            # One database connection per client connection (a Graph client keeps its
+            # connection alive across calls), not one per request: a fresh SQLite
+            # connection reads the members' index back into its cache on every 10,000-row
+            # call, which costs a third of the call. `close_request` closes it at the end.
+            for alias in connections:
+                wrapper = connections[alias]
+                wrapper.settings_dict = {**wrapper.settings_dict, "CONN_MAX_AGE": None}
+        super().process_request_thread(request, client_address)
 
 
 def sandbox_server(host: str = "127.0.0.1", port: int = 0) -> SandboxServer:
