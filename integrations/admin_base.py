@@ -17,6 +17,33 @@ from integrations.access import (
 from integrations.models import Project
 
 
+def scoped_project_filter(path: str) -> type[admin.SimpleListFilter]:
+    """A "By project" filter offering only the person's own projects.
+
+    Django's related-field filter lists every project in the database, which would show a
+    member of one project the names of all the others.
+    """
+
+    class ScopedProjectFilter(admin.SimpleListFilter):
+        title = "project"
+        parameter_name = f"{path}__id__exact"
+
+        def lookups(self, request, model_admin):
+            projects = Project.objects.order_by("name").values_list("pk", "name")
+            ids = project_ids_with_role(request.user, Role.VIEWER)
+            if ids is not None:
+                projects = projects.filter(pk__in=ids)
+            return [(str(pk), name) for pk, name in projects]
+
+        def queryset(self, request, queryset):
+            value = self.value()
+            if not value or not value.isdigit():
+                return queryset
+            return queryset.filter(**{f"{path}_id": int(value)})
+
+    return ScopedProjectFilter
+
+
 class ProjectScopedAdmin(admin.ModelAdmin):
     """A ModelAdmin whose rows belong to a project.
 
@@ -59,6 +86,14 @@ class ProjectScopedAdmin(admin.ModelAdmin):
             # the project must not even learn whether the object exists.
             raise Http404("No such object.")
         return obj
+
+    def get_list_filter(self, request: HttpRequest):
+        return [
+            scoped_project_filter(item)
+            if isinstance(item, str) and (item == "project" or item.endswith("__project"))
+            else item
+            for item in super().get_list_filter(request)
+        ]
 
     # --- permissions -------------------------------------------------------------------
     def has_module_permission(self, request: HttpRequest) -> bool:

@@ -129,12 +129,6 @@ def test_every_admin_url_refuses_project_b_to_an_admin_of_project_a(client, proj
     assert snapshot(other_project) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: list_filter entries 'project' / 'cohort__project' (cohorts/admin.py, integrations/admin/*.py, "
-    "syncs/admin.py, integrations/admetrics/admin.py) use Django's RelatedFieldListFilter, whose choices are every "
-    "Project: an admin of project A reads project B's name in the changelist sidebar.",
-)
 def test_no_changelist_filter_names_project_b(client, project, other_project, make_member, two_worlds):
     client.force_login(make_member(project, "admin", username="admin-acme"))
     findings = Findings()
