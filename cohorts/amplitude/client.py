@@ -186,6 +186,9 @@ class AmplitudeClient:
         url = self._url(COHORT_REQUEST_STATUS_PATH.format(request_id=requests.utils.quote(request_id, safe="")))
         response = self._send("GET", url, kind=RequestKind.OTHER)
         payload = _json(response)
+        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+            # Amplitude's error envelope can arrive with a 200: the export did not complete.
+            raise _error_from_envelope(payload["error"])
         status = str(payload.get("async_status", "")) if isinstance(payload, dict) else ""
         if response.status_code == 200 and not status:
             # A 200 without a status is how Amplitude's own client reads "done".
@@ -270,7 +273,9 @@ class AmplitudeClient:
                     allow_redirects=False,
                     headers={"Accept": "application/json, text/csv, */*"},
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except requests.RequestException as exc:
+                # Unreachable, timed out, or an answer cut off mid-body (chunked encoding,
+                # content decoding): all the same to the caller, retried within the bounds.
                 error: AmplitudeError = AmplitudeUnavailable(f"Amplitude could not be reached: {_short(exc)}")
                 delay = self._backoff(attempt, None)
             else:
@@ -316,6 +321,19 @@ def _error_from_response(response: requests.Response) -> AmplitudeError:
     )
     error.permanent = True
     return error
+
+
+def _error_from_envelope(envelope: dict) -> AmplitudeError:
+    """Amplitude's `{"error": {"http_code", "type", "message"}}`, typed like the HTTP status it names."""
+    try:
+        code = int(envelope.get("http_code") or 500)
+    except (TypeError, ValueError):
+        code = 500
+    message = " ".join(str(envelope.get("message") or envelope.get("type") or "no message").split())[:200]
+    fake = requests.Response()
+    fake.status_code = code
+    fake._content = message.encode()
+    return _error_from_response(fake)
 
 
 def _error_detail(response: requests.Response) -> str:

@@ -107,15 +107,7 @@ AMPLITUDE_ANSWERS = [
     ("an empty body", 200, "", "application/json", AmplitudeMalformedResponse),
     ("JSON of the wrong shape", 200, '["cohorts"]', "application/json", AmplitudeMalformedResponse),
     ("a connection cut", 200, requests.exceptions.ConnectionError("reset"), None, AmplitudeUnavailable),
-    pytest.param(
-        "a body cut off mid-stream", 200, requests.exceptions.ChunkedEncodingError("cut"), None, AmplitudeError,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: cohorts/amplitude/client.py AmplitudeClient._send catches only ConnectionError and "
-            "Timeout; a cut chunked body (ChunkedEncodingError, also ContentDecodingError) escapes untyped.",
-        ),
-        id="a body cut off mid-stream",
-    ),
+    ("a body cut off mid-stream", 200, requests.exceptions.ChunkedEncodingError("cut"), None, AmplitudeError),
 ]
 AMPLITUDE_CALLS = {
     "list cohorts": (f"{AMPLITUDE}/api/3/cohorts", lambda client: client.cohorts_list()),
@@ -161,12 +153,6 @@ def test_a_broken_amplitude_file_is_a_typed_error_when_read(body, content_type):
     assert isinstance(raised.value, AmplitudeMalformedResponse)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cohorts/amplitude/client.py cohort_export_status reads any 200 without async_status as "
-    "'JOB COMPLETED', also Amplitude's error envelope {error: {http_code, message}}: the download then "
-    "starts on an export that failed (and a 404 there is reported as 'the cohort no longer exists').",
-)
 def test_a_status_answer_of_200_with_an_error_inside_is_an_error_not_done():
     with responses.RequestsMock() as mock:
         mock.get(f"{AMPLITUDE}/api/5/cohorts/request-status/r1",
