@@ -111,6 +111,7 @@ class CohortImport(models.Model):
     source = models.CharField(max_length=16, choices=Cohort.Source.choices)
     file_name = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    worker = models.CharField(max_length=120, blank=True, help_text="host:pid of the worker doing it")
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     rows_read = models.PositiveIntegerField(default=0)

@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from cohorts.amplitude.client import (
@@ -39,6 +39,7 @@ from cohorts.member_import import EncodeReport, MemberSpool, members_apply, memb
 from cohorts.models import AmplitudeListStatus, AmplitudeUsage, Cohort, CohortImport
 from integrations.key_mappings import IDENTIFYING_KEY_REQUIRED, KeyPlan, project_key_plan
 from integrations.models import Project
+from integrations.processes import worker_is_gone, worker_label
 
 logger = logging.getLogger(__name__)
 
@@ -330,7 +331,9 @@ def _import_start(*, cohort: Cohort, source: str, user, file_name: str = "") -> 
         Cohort.objects.select_for_update().filter(pk=cohort.pk).first()
         running = CohortImport.objects.filter(cohort=cohort, status=CohortImport.Status.RUNNING)
         stale_before = timezone.now() - timedelta(seconds=_import_lease_seconds())
-        running.filter(started_at__lt=stale_before).update(
+        # Expired, or held by a process of this machine that died (killed mid-refresh).
+        dead = [pk for pk, worker in running.values_list("pk", "worker") if worker_is_gone(worker)]
+        running.filter(Q(started_at__lt=stale_before) | Q(pk__in=dead)).update(
             status=CohortImport.Status.FAILED,
             finished_at=timezone.now(),
             error_message="Interrupted: the worker stopped before the refresh finished.",
@@ -339,7 +342,11 @@ def _import_start(*, cohort: Cohort, source: str, user, file_name: str = "") -> 
         if running.exists():
             raise CohortRefreshBusy(f"Another refresh of {cohort.name} is running.")
         return CohortImport.objects.create(
-            cohort=cohort, source=source, started_by=_user_or_none(user), file_name=file_name[:255]
+            cohort=cohort,
+            source=source,
+            started_by=_user_or_none(user),
+            file_name=file_name[:255],
+            worker=worker_label(),
         )
 
 

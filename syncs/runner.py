@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import socket
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from integrations.facebook.errors import (
     TokenInvalid,
 )
 from integrations.facebook.retry import RetryPolicy
+from integrations.processes import worker_is_gone, worker_label
 from syncs import ledger, planner
 from syncs.models import SyncBatch, SyncJob, SyncRun
 from syncs.throttle import SharedThrottleGate
@@ -104,24 +104,6 @@ class RunReport:
         }
 
 
-def worker_label() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _worker_is_gone(label: str) -> bool:
-    """True when `label` names a process of this machine that no longer exists."""
-    host, _, pid = label.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 # --- starting and ending a run ------------------------------------------------------------
 
 
@@ -134,7 +116,7 @@ def runs_reap_stale(*, job_id: int | None = None) -> int:
     stale = [
         run.pk
         for run in running.only("pk", "heartbeat_at", "worker")
-        if run.heartbeat_at < cutoff or _worker_is_gone(run.worker)
+        if run.heartbeat_at < cutoff or worker_is_gone(run.worker)
     ]
     if not stale:
         return 0
@@ -183,6 +165,46 @@ def run_begin(*, job_id: int, trigger: str, user=None) -> SyncRun | None:
 # --- the run ---------------------------------------------------------------------------------
 
 
+class Heartbeat:
+    """Keeps a live run's lease fresh from a thread, whatever the run is waiting for.
+
+    A cohort export or a throttle wait can outlast SYNC_LEASE_SECONDS; without this, the
+    run would look dead and a second run of the job could start beside it. When the
+    beat finds the run no longer "running" (another worker took it over), `lost` is set
+    and the run stops sending.
+    """
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _beat(self) -> None:
+        from django.db import connection
+
+        interval = max(0.2, settings.SYNC_LEASE_SECONDS / 4)
+        try:
+            while not self._stop.wait(interval):
+                updated = SyncRun.objects.filter(pk=self.run_id, status=SyncRun.Status.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+                if not updated:
+                    self.lost = True
+                    return
+        except Exception:  # a missed beat only shortens the lease; never kill the run for it
+            logger.warning("Heartbeat of run %s failed", self.run_id, exc_info=True)
+        finally:
+            connection.close()
+
+
 @dataclass
 class RunContext:
     run: SyncRun
@@ -192,6 +214,11 @@ class RunContext:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     sequence: int = 0
     replace_wiped: bool = False
+    heartbeat_thread: Heartbeat | None = None
+
+    @property
+    def taken_over(self) -> bool:
+        return self.heartbeat_thread is not None and self.heartbeat_thread.lost
 
     @property
     def client(self) -> GraphClient:
@@ -245,9 +272,10 @@ def sync_run_execute(*, job_id: int, trigger: str = SyncRun.Trigger.SCHEDULE, us
         return RunReport(run_id=None, status=SyncRun.Status.SKIPPED, message=f"No run started: the job is {why}.")
     job = SyncJob.objects.select_related("cohort__project", "connection").get(pk=job_id)
     lanes = max(1, settings.SYNC_UPLOAD_CONCURRENCY)
-    context = RunContext(run=run, job=job)
+    context = RunContext(run=run, job=job, heartbeat_thread=Heartbeat(run.pk))
     if job.connection.ad_account_id:
         context.gate.load(job.connection.ad_account_id)
+    context.heartbeat_thread.start()
     try:
         context.clients = _make_clients(job, context.gate, lanes)
         _run_stages(context)
@@ -266,6 +294,7 @@ def sync_run_execute(*, job_id: int, trigger: str = SyncRun.Trigger.SCHEDULE, us
             ),
         )
     finally:
+        context.heartbeat_thread.stop()
         for client in context.clients:
             client.close()
     return _run_finish(context, None)
@@ -442,13 +471,16 @@ def _send(context: RunContext, operation: str, schema: list[str], source, total:
         uploader.run(batches_of(pages, rows_per_batch=rows_per_batch))
     except UploadStopped as stopped:
         _raise_for_graph_error(context, stopped.error)
+    if context.taken_over:
+        raise RunStop(SyncRun.Status.INTERRUPTED, "Another worker took this run over.", code="taken_over",
+                      fix="Nothing to do: the other worker's run carries on.")
     if _job_stopped(context):
         raise RunStop(SyncRun.Status.FAILED, "The job was paused or deleted during the run.", code="stopped_by_user",
                       fix="Resume the job to sync again.", job_status=SyncJob.Status.PAUSED)
 
 
 def _job_stopped(context: RunContext) -> bool:
-    return not SyncJob.objects.filter(pk=context.job.pk, enabled=True).exists()
+    return context.taken_over or not SyncJob.objects.filter(pk=context.job.pk, enabled=True).exists()
 
 
 def _batch_record_sending(context: RunContext, operation: str, batch: Batch) -> int:
@@ -597,7 +629,9 @@ def _run_finish(context: RunContext, stop: RunStop | None) -> RunReport:
     else:
         status, job_status, reason, fix = stop.status, stop.job_status or SyncJob.Status.FAILED, stop.message, stop.fix
         run_fields = {"error_code": stop.code[:64], "error_message": stop.message, "error_fix": stop.fix}
-    SyncRun.objects.filter(pk=run.pk).update(
+    # Only a run still "running" is finished here: one that another worker marked
+    # interrupted (and took over) keeps that truth, and its job belongs to the new run.
+    finished = SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(
         status=status,
         stage="",
         finished_at=now,
@@ -608,6 +642,14 @@ def _run_finish(context: RunContext, stop: RunStop | None) -> RunReport:
         audience_upper_bound=upper,
         **run_fields,
     )
+    if not finished:
+        logger.warning("Run %s was taken over by another worker; its outcome is not recorded over it.", run.pk)
+        return RunReport(
+            run_id=run.pk,
+            status=SyncRun.Status.INTERRUPTED,
+            audience_id=job.audience_id,
+            message="Another worker took this run over (it looked dead); that worker's run carries on.",
+        )
     job_updates: dict = {} if job_status == KEEP_JOB_STATUS else {
         "status": job_status, "status_reason": reason, "status_fix": fix
     }

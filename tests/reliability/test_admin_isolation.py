@@ -88,7 +88,7 @@ def final(client, response):
 @dataclass
 class Findings:
     leaks: list[str] = field(default_factory=list)
-    # Known bug (see the xfail test below): a changelist's "By project" filter lists every project.
+    # A changelist's "By project" filter must list only the person's own projects.
     filter_leaks: list[str] = field(default_factory=list)
 
 

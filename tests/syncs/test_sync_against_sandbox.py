@@ -8,6 +8,7 @@ sandbox holds (its digest over stored rows).
 from __future__ import annotations
 
 import math
+import socket
 import threading
 
 import pytest
@@ -164,7 +165,7 @@ def test_a_run_stopped_after_batch_k_is_finished_by_the_next_attempt_without_los
     monkeypatch.setattr(runner, "_batch_record_outcome", original)
 
     # The dead worker's run is taken over at once (its process is gone: here, a fake pid).
-    SyncRun.objects.filter(pk=crashed.pk).update(worker=f"{runner.socket.gethostname()}:999999999")
+    SyncRun.objects.filter(pk=crashed.pk).update(worker=f"{socket.gethostname()}:999999999")
     report = sync_run_execute(job_id=job.pk, trigger="retry")
     assert report.status == "succeeded", report
     assert report.rows_added == expected_digest(amp_cohort)[0] - 10_000  # only what was not confirmed
