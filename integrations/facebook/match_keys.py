@@ -620,97 +620,208 @@ def encode(key: str, raw: object, *, default_country: str | None = None) -> str 
 # --- Batch form ------------------------------------------------------------------------------
 # Column at a time: low-cardinality keys are encoded once per distinct value, emails and phones
 # take fast paths for clean values and fall back to the per-value pipeline above, so both forms
-# always agree (a property test checks it).
+# always agree (property and differential tests check it).
 
-_EMAIL_CHUNK = 512
 _BLOCK_ROWS = 2048
 _DISTINCT_LIMIT = 200_000  # above this many distinct values a cache costs more than it saves
-_AT_SIGN = ord("@")
-_HEX_BYTES = _HEX_CHARS.encode()
-_NEEDS_GENERAL = "\x00"  # stands in for a value only the general pipeline can judge
-# Email "skeletons": of a chunk of lowercased emails joined by " ", keep only the bytes that matter
-# to the format check ("@", ".", the separating " ", and anything that is not printable ASCII):
-# "john.doe@mail.example.com" -> b".@..". One C-level translate per chunk replaces per-value checks.
-_SKELETON_DELETE = bytes(c for c in range(0x21, 0x7F) if c not in b"@.")
-# Matches as many well-formed values from its start as it can: one value is either without "@" or
-# with one "@" and a "." after it. Possessive, so it never backtracks.
-_SKELETON_VALUES = re.compile(rb"\.*+(?:@\.++)?+(?: \.*+(?:@\.++)?+)*+")
+
+# Emails of a block are checked together, with a few C-level passes over their joined text instead
+# of Python work per value (the hot path of an EMAIL-only upload). See _scan_emails.
+_MISSING_TEXT = "-"  # stands in for None and "" in the joined text: like them, it encodes to ""
+_ODD_TEXT = "\x00"  # stands in for a value only the general pipeline can judge
+_SPLIT_WHITESPACE = b" \t\r\x0b\x0c"  # what bytes.split() separates on, besides "\n"
+_LINE_BREAKING = re.compile(r"[ \t\n\r\x0b\x0c]")
+# The "skeleton" of the joined text keeps only what the format check looks at: "@", ".", the "\n"
+# between values and every byte that is not printable ASCII ("john.doe@mail.example.com" -> ".@..").
+_SKELETON_DELETE = bytes(c for c in range(0x21, 0x7F) if c not in b"@.") + _SPLIT_WHITESPACE
+_ODD_BYTES_TO_BANG = bytes(c if c in b"@.\n" else ord("!") for c in range(256))
+_EVERY_BYTE_TO_A = bytes(c if c == ord("\n") else ord("a") for c in range(256))
+_TOO_LONG_EMAIL = b"a" * (MAX_EMAIL_CHARS + 1)
+_LOWER_HEX_BYTES = b"0123456789abcdef"
+_NO_MARK = b""  # marks[i] of a value that is not a plain valid address (the empty-bytes singleton)
 
 
-def _bad_skeleton_positions(skeleton: bytes) -> list[int]:
-    """Positions (value numbers) of the values whose skeleton is malformed, in one pass."""
-    bad: list[int] = []
-    end_of_all = len(skeleton)
-    start = 0
-    position = 0  # value number of the value starting at `start`
-    while True:
-        end = _SKELETON_VALUES.match(skeleton, start).end()  # type: ignore[union-attr]  # matches ""
-        if end == end_of_all:
-            return bad
-        # The match stopped inside (or at the start of) a malformed value: note it, skip past it.
-        position += skeleton.count(b" ", start, end)
-        bad.append(position)
-        next_space = skeleton.find(b" ", end)
-        if next_space < 0:
-            return bad
-        start = next_space + 1
-        position += 1
+class _EmailBlock(NamedTuple):
+    pieces: list[bytes]  # per value: trimmed and lowercased, UTF-8 (exactly Meta's form when marked)
+    marks: list[bytes]  # b"@" where the value is a plain valid address, _NO_MARK where it needs a look
+    odd: set[int]  # positions only the general pipeline can judge (their mark is _NO_MARK)
 
 
-def _encode_email_chunk(chunk: Sequence[object], general: Callable[[object], str]) -> list[str]:
-    """Plain ASCII emails and digests in bulk; values only general() can judge are sent to it.
+def _line_safe_text(value: object) -> str:
+    """`value` when the scan can take it as one line of the joined text, else a stand-in."""
+    if value.__class__ is not str:
+        return _MISSING_TEXT if value is None else _ODD_TEXT
+    assert isinstance(value, str)
+    trimmed = value.strip(" \t\r\x0b\x0c")
+    if not trimmed:
+        return _MISSING_TEXT if not value else _ODD_TEXT
+    return _ODD_TEXT if _LINE_BREAKING.search(trimmed) else value
 
-    Agrees with general() on every value: a value is hashed here only when it is a str of at most
-    MAX_EMAIL_CHARS whose lowercased form is ASCII with no space or control character, one "@" and
-    a "." after it, which is exactly when _norm_email accepts it; a value without "@" is a digest
-    or unusable.
+
+def _add_lines_with(text: bytes, needle: bytes, lines: set[int]) -> None:
+    """Add to `lines` the number of every "\n"-separated line of `text` that contains `needle`."""
+    find, count = text.find, text.count
+    line = line_start = 0
+    found = find(needle)
+    while found >= 0:
+        line += count(b"\n", line_start, found)
+        lines.add(line)
+        line_start = find(b"\n", found)
+        if line_start < 0:
+            return
+        found = find(needle, line_start)
+
+
+def _scan_emails(texts: list[str]) -> _EmailBlock | None:
+    """Trim, lowercase and check a block of email texts at once; None if the block needs care first.
+
+    `texts` are the block's values, with _MISSING_TEXT for falsy ones. Joined by "\n", encoded and
+    lowercased as one bytes object, then split on whitespace, they give each value trimmed when every
+    value makes exactly one piece: no value is blank or has whitespace (or "\n") inside. That is
+    checked with counts, never assumed: then the pieces are the values, in order. A value is marked as
+    a plain valid address when its piece is printable ASCII with one "@", a "." after it and at most
+    MAX_EMAIL_CHARS characters: exactly when _norm_email accepts it, and then its piece is the
+    normalised form. Everything else (no "@", non-ASCII, control characters ...) is left unmarked for
+    the caller; `odd` lists those only the general pipeline can judge.
     """
-    stripped = [
-        value.strip()
-        if value.__class__ is str and len(value) <= MAX_EMAIL_CHARS
-        else ("" if value is None else _NEEDS_GENERAL)
-        for value in chunk
-    ]
-    joined = " ".join(stripped)
-    if joined.count(" ") != len(stripped) - 1:
-        # A space left inside would break the split below; the general path judges such a value
-        # (usually invalid, but "\ufeff ann@example.com" only trims down to an address there).
-        stripped = [text if " " not in text else _NEEDS_GENERAL for text in stripped]
-        joined = " ".join(stripped)
-    lowered = joined.lower().encode("utf-8", "surrogatepass")
-    pieces = lowered.split(b" ")
-    if len(pieces) != len(stripped):  # lower() made a space (no known character does): be safe
-        return [general(value) for value in chunk]
+    count = len(texts)
+    if not count:
+        return _EmailBlock([], [], set())
+    try:
+        lowered = "\n".join(texts).encode("utf-8", "surrogatepass").lower()
+    except TypeError:  # a value that is not a str
+        return None
+    pieces = lowered.split()
+    # Every byte but "\n" as "a", whitespace dropped: an empty line is a blank value, and 255 "a" in a
+    # row a value longer than any valid address.
+    shape = lowered.translate(_EVERY_BYTE_TO_A, _SPLIT_WHITESPACE)
+    if len(pieces) != count or b"\n\n" in shape or shape[:1] == b"\n" or shape[-1:] == b"\n":
+        return None  # a blank value, or one with whitespace or "\n" inside: the counts prove nothing
     skeleton = lowered.translate(None, _SKELETON_DELETE)
-    flagged = _bad_skeleton_positions(skeleton)
-    for position in flagged:
-        pieces[position] = b""
-    hex_bytes = _HEX_BYTES
-    out = [
-        sha256(piece).hexdigest()
-        if _AT_SIGN in piece
-        else (piece.decode() if len(piece) == 64 and not piece.strip(hex_bytes) else "")
-        for piece in pieces
-    ]
-    for position in flagged:
-        out[position] = general(chunk[position])
-    return out
+    at_signs = skeleton.translate(None, b".")  # per line: "@" for one at-sign, "" for none
+    odd: set[int] = set()
+    if at_signs.translate(None, b"@\n"):  # control characters, DEL, non-ASCII
+        _add_lines_with(at_signs.translate(_ODD_BYTES_TO_BANG), b"!", odd)
+    if b"@@" in at_signs:
+        _add_lines_with(at_signs, b"@@", odd)
+    if b"@\n" in skeleton:  # no "." after the "@"
+        _add_lines_with(skeleton, b"@\n", odd)
+    if skeleton[-1:] == b"@":
+        odd.add(count - 1)
+    if _TOO_LONG_EMAIL in shape:
+        _add_lines_with(shape, _TOO_LONG_EMAIL, odd)
+    marks = at_signs.split(b"\n")
+    for position in odd:
+        marks[position] = _NO_MARK
+    return _EmailBlock(pieces, marks, odd)
+
+
+def _scan_email_values(values: Sequence[object]) -> _EmailBlock:
+    """_scan_emails over raw values; values it cannot take as they are become stand-ins first."""
+    try:
+        texts = [value or _MISSING_TEXT for value in values]
+    except Exception:  # a value whose truth value raises: it gets a stand-in below
+        texts = None
+    scan = _scan_emails(texts) if texts is not None else None
+    if scan is None:
+        scan = _scan_emails([_line_safe_text(value) for value in values])
+        assert scan is not None  # stand-ins make every value one line and one piece
+    return scan
+
+
+def _unmarked_email(piece: bytes, raw: object, odd: bool, general: Callable[[object], str]) -> str:
+    """What is uploaded for a value the scan left unmarked (no "@", odd, or a stand-in)."""
+    if piece == b"-":  # _MISSING_TEXT, or a value that trims to "-": "" either way, if a plain str
+        return "" if raw is None or raw.__class__ is str else general(raw)
+    if len(piece) == 64 and not piece.translate(None, _LOWER_HEX_BYTES):
+        return piece.decode()  # already a SHA-256 digest (lowercased by the scan)
+    if odd:
+        return general(raw)
+    return ""  # no "@": a placeholder such as "n/a", or junk
+
+
+def _encode_email_column(values: Sequence[object], general: Callable[[object], str]) -> list[str]:
+    pieces, marks, odd = _scan_email_values(values)
+    sha = sha256
+    out = [sha(piece).hexdigest() if mark else "" for piece, mark in zip(pieces, marks, strict=True)]
+    position = -1
+    find_unmarked = marks.index
+    try:
+        while True:
+            position = find_unmarked(_NO_MARK, position + 1)
+            out[position] = _unmarked_email(pieces[position], values[position], position in odd, general)
+    except ValueError:  # no unmarked value left
+        return out
+
+
+def _encode_email_only_block(
+    block: list[Sequence[object]],
+    start: int,
+    accepted_rows: list[list[str]],
+    rejected_positions: list[int],
+    general: Callable[[object], str],
+) -> bool:
+    """EMAIL-only rows, straight into accepted rows; False (nothing done) if the block needs care.
+
+    Hashes the marked values and builds their rows in one comprehension, then slots in the few
+    unmarked values that are still usable (digests) in order. Rows must be lists or tuples.
+    Each unmarked value is judged as _unmarked_email() does, inlined: this loop sees every missing
+    value of an upload.
+    """
+    try:
+        texts = [value or _MISSING_TEXT for [value] in block]
+    except Exception:  # a row of another length, or a value whose truth value raises
+        return False
+    scan = _scan_emails(texts)
+    if scan is None:
+        return False
+    pieces, marks, odd = scan
+    sha = sha256
+    rows = [[sha(piece).hexdigest()] for piece in compress(pieces, marks)]
+    hex_digits = _LOWER_HEX_BYTES
+    taken = 0  # rows already moved to accepted_rows
+    unmarked = 0  # unmarked values before `position`
+    position = -1
+    find_unmarked = marks.index
+    try:
+        while True:
+            position = find_unmarked(_NO_MARK, position + 1)
+            piece = pieces[position]
+            value = ""
+            if piece == b"-":  # None, "" or "-": nothing to upload, unless a non-str stands behind it
+                raw = block[position][0]
+                if raw is not None and raw.__class__ is not str:
+                    value = general(raw)
+            elif len(piece) == 64 and not piece.translate(None, hex_digits):
+                value = piece.decode()  # already a SHA-256 digest
+            elif position in odd:
+                value = general(block[position][0])
+            if value:
+                accepted_rows += rows[taken : position - unmarked]
+                taken = position - unmarked
+                accepted_rows.append([value])
+            else:
+                rejected_positions.append(start + position)
+            unmarked += 1
+    except ValueError:  # no unmarked value left
+        pass
+    accepted_rows += rows[taken:] if taken else rows
+    return True
 
 
 _ColumnEncoder = Callable[[Sequence[object], Sequence[_Context]], list[str]]
 
 
-def _email_encoder(ctx: _Context) -> _ColumnEncoder:
+def _email_general(ctx: _Context) -> Callable[[object], str]:
     def general(raw: object) -> str:
         return _encode_value("EMAIL", raw, ctx)
 
-    def encode_block(values: Sequence[object], contexts: Sequence[_Context]) -> list[str]:
-        out: list[str] = []
-        for start in range(0, len(values), _EMAIL_CHUNK):
-            out += _encode_email_chunk(values[start : start + _EMAIL_CHUNK], general)
-        return out
+    return general
 
-    return encode_block
+
+def _email_encoder(ctx: _Context) -> _ColumnEncoder:
+    general = _email_general(ctx)
+    return lambda values, contexts: _encode_email_column(values, general)
 
 
 def _encode_phone_column(column: Sequence[object], contexts: Sequence[_Context]) -> list[str]:
@@ -943,8 +1054,15 @@ def _encode_rows(keys: list[str], rows: list[Sequence[object]], ctx: _Context) -
     getters = [itemgetter(index) for index in range(width)]
     accepted_rows: list[list[str]] = []
     rejected: list[tuple[int, str]] = []
+    email_only = keys == ["EMAIL"]
+    email_general = _email_general(ctx)
     for start in range(0, total, _BLOCK_ROWS):
         block = rows[start : start + _BLOCK_ROWS]
+        if email_only and set(map(type, block)) <= {list, tuple}:
+            unusable: list[int] = []
+            if _encode_email_only_block(block, start, accepted_rows, unusable, email_general):
+                rejected += [(index, REJECT_NO_IDENTIFYING_KEY) for index in unusable]
+                continue
         positions: Sequence[int] = range(start, start + len(block))
         malformed: list[tuple[int, str]] = []
         if not (set(map(type, block)) <= {list, tuple} and set(map(len, block)) <= {width}):
