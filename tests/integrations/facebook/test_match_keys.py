@@ -561,6 +561,24 @@ def test_every_value_is_capped_so_that_normalising_twice_changes_nothing():
     assert normalize("FN", long_name) is None
 
 
+def test_a_large_batch_does_not_thaw_objects_someone_else_froze():
+    # Large batches move the collector's objects to its oldest generation (gc.freeze + unfreeze):
+    # that must never unfreeze what a pre-fork server froze to keep its memory pages shared.
+    rows = [[f"person{index}@example.com"] for index in range(20_000)]
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen
+        result = encode_rows(["EMAIL"], rows)
+        assert gc.get_freeze_count() == frozen
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+    assert len(result.rows) == 20_000
+    encode_rows(["EMAIL"], rows)
+    assert gc.get_freeze_count() == 0  # nothing left frozen by encode_rows itself
+
+
 def test_encode_rows_leaves_the_garbage_collector_as_it_found_it():
     assert gc.isenabled()
     encode_rows(["EMAIL"], [["a@b.co"]])
