@@ -69,7 +69,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from hashlib import sha256
 from itertools import compress
-from operator import itemgetter, not_
+from operator import countOf, itemgetter, not_
 from typing import NamedTuple
 
 from integrations.facebook import match_key_tables as tables
@@ -1081,7 +1081,7 @@ def _encode_rows(keys: list[str], rows: list[Sequence[object]], ctx: _Context) -
     email_general = _email_general(ctx)
     for start in range(0, total, _BLOCK_ROWS):
         block = rows[start : start + _BLOCK_ROWS]
-        if email_only and set(map(type, block)) <= {list, tuple}:
+        if email_only and (countOf(map(type, block), list) == len(block) or set(map(type, block)) <= {list, tuple}):
             unusable: list[int] = []
             if _encode_email_only_block(block, start, accepted_rows, unusable, email_general):
                 rejected += [(index, REJECT_NO_IDENTIFYING_KEY) for index in unusable]
