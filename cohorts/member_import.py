@@ -1,15 +1,19 @@
 """Members from a file to CohortMember rows: encode in chunks, then update incrementally.
 
 Two stages, so the database is locked only while rows are written:
-1. `members_encode` reads raw rows, encodes them 10,000 at a time with the project's key
-   mapping and spools the encoded rows (row hash + row JSON) to a temporary file, counting
-   rejected rows per reason. A broken file raises here, before the database is touched.
-2. `members_apply`, inside the caller's transaction, compares the spool with the stored
-   members and inserts what is new and deletes what is gone.
+1. `members_encode` reads raw rows 10,000 at a time, encodes them with the project's key
+   mapping and counts rejected rows per reason. Given the cohort, it first loads the
+   cohort's stored row hashes: a row that encodes to a stored one is only marked as still
+   there, and a row whose raw values the cohort's memo (`member_memo`) knows is not
+   encoded at all. Only rows the cohort does not hold yet are spooled (row hash + row
+   JSON) to a temporary file. A broken file raises here, before the database is touched.
+2. `members_apply`, inside the caller's transaction, inserts the spooled rows and deletes
+   the stored ones the file no longer has.
 
+So a refresh where 1% of a million members changed encodes and writes about 1% of them.
 Memory stays flat whatever the cohort size: stored hashes are held in a sorted
-`array('q')` (8 bytes each) plus one byte per member for "seen", never as a set of
-Python objects.
+`array('q')` (8 bytes each) plus one byte per member for "seen", the memo in 16 bytes a
+member, never as sets of Python objects.
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ from __future__ import annotations
 import tempfile
 import time
 from array import array
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 from django.db import connection
@@ -29,6 +33,7 @@ from django.db import connection
 from cohorts.encoding import row_serialize
 from cohorts.key_quality import KeyQualitySampler
 from cohorts.member_files import MemberFileReader, RowChunk
+from cohorts.member_memo import MemberMemo, SortedKeys, raw_digests
 from cohorts.models import CohortMember
 from integrations.facebook.match_keys import encode_rows
 from integrations.key_mappings import KeyPlan
@@ -38,6 +43,7 @@ INSERT_SORT_ROWS = 50_000  # new rows sorted together before inserting
 INSERT_CHUNK_ROWS = 2_000
 DELETE_CHUNK_ROWS = 500
 REJECTED_SAMPLE_SIZE = 25
+_FETCH_ROWS = 50_000
 
 
 @dataclass
@@ -51,6 +57,7 @@ class EncodeReport:
     key_quality: dict = field(default_factory=dict)
     read_seconds: float = 0.0
     encode_seconds: float = 0.0
+    rows_encoded: int = 0  # the others were found in the memo
 
     def reject(self, line: int, reason: str) -> None:
         self.rows_rejected += 1
@@ -65,20 +72,54 @@ class EncodeReport:
         del self.rejected_sample[REJECTED_SAMPLE_SIZE:]
 
 
-class MemberSpool:
-    """Encoded rows on disk, one "hash<TAB>row JSON" line each (JSON escapes tabs and newlines)."""
+class StoredMembers:
+    """A cohort's stored row hashes (sorted) and which of them the file being read still has."""
 
-    def __init__(self) -> None:
+    def __init__(self, hashes: array) -> None:
+        self.hashes = SortedKeys(hashes)
+        self.seen = bytearray(len(hashes))
+
+    @classmethod
+    def of_cohort(cls, cohort_id: int) -> StoredMembers:
+        return cls(cohort_member_hashes_sorted(cohort_id=cohort_id))
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def mark(self, row_hash: int) -> bool:
+        """True (and marked as still there) when the cohort holds this row."""
+        position = self.hashes.position(row_hash)
+        if position < 0:
+            return False
+        self.seen[position] = 1
+        return True
+
+    def unseen(self) -> Iterator[int]:
+        keys, seen = self.hashes.keys, self.seen
+        position = seen.find(0)
+        while position != -1:
+            yield keys[position]
+            position = seen.find(0, position + 1)
+
+
+class MemberSpool:
+    """Encoded rows on disk, one "hash<TAB>row JSON" line each (JSON escapes tabs and newlines).
+
+    Built with a cohort's stored members (and memo), it holds only the rows to insert.
+    """
+
+    def __init__(self, *, stored: StoredMembers | None = None, memo: MemberMemo | None = None) -> None:
         self._file = tempfile.TemporaryFile(mode="w+", encoding="utf-8", newline="\n")  # noqa: SIM115
         self.rows = 0
+        self.stored = stored
+        self.memo = memo
 
     def write_chunk(self, rows: list[list[str]]) -> None:
-        lines = []
-        for row in rows:
-            text, row_hash = row_serialize(row)
-            lines.append(f"{row_hash}\t{text}\n")
-        self._file.write("".join(lines))
-        self.rows += len(rows)
+        self.write_serialized([row_serialize(row)[::-1] for row in rows])
+
+    def write_serialized(self, pairs: list[tuple[int, str]]) -> None:
+        self._file.write("".join([f"{row_hash}\t{text}\n" for row_hash, text in pairs]))
+        self.rows += len(pairs)
 
     def iter_rows(self) -> Iterator[tuple[int, str]]:
         self._file.flush()
@@ -97,11 +138,20 @@ class MemberSpool:
         self.close()
 
 
-def members_encode(reader: MemberFileReader, *, plan: KeyPlan) -> tuple[MemberSpool, EncodeReport]:
-    """Stage 1: read, encode and spool every row; raises the reader's error on a broken file."""
+def members_encode(
+    reader: MemberFileReader, *, plan: KeyPlan, cohort_id: int | None = None
+) -> tuple[MemberSpool, EncodeReport]:
+    """Stage 1: read and encode every row; raises the reader's error on a broken file.
+
+    Without `cohort_id` every kept row is spooled; with it, only those the cohort lacks.
+    """
     report = EncodeReport()
     sampler = KeyQualitySampler(plan)
-    spool = MemberSpool()
+    if cohort_id is None:
+        spool = MemberSpool()
+    else:
+        memo = MemberMemo.load(cohort_id=cohort_id, fingerprint=plan.fingerprint)
+        spool = MemberSpool(stored=StoredMembers.of_cohort(cohort_id), memo=memo if memo.enabled else None)
     started = time.perf_counter()
     try:
         for chunk in reader.chunks(ENCODE_CHUNK_ROWS):
@@ -114,6 +164,12 @@ def members_encode(reader: MemberFileReader, *, plan: KeyPlan) -> tuple[MemberSp
     except BaseException:
         spool.close()
         raise
+    if spool.memo is not None:
+        # Now rather than after the members are stored: a memo entry is right whatever
+        # happens to this refresh, and writing it here keeps the database unlocked.
+        saving = time.perf_counter()
+        spool.memo.save()
+        report.encode_seconds += time.perf_counter() - saving
     report.read_seconds = time.perf_counter() - started - report.encode_seconds
     report.warnings.extend(reader.warnings)
     report.key_quality = sampler.result()
@@ -124,14 +180,46 @@ def _encode_chunk(
     chunk: RowChunk, plan: KeyPlan, report: EncodeReport, sampler: KeyQualitySampler, spool: MemberSpool
 ) -> None:
     started = time.perf_counter()
-    encoded = encode_rows(plan.schema, chunk.values, default_country=plan.default_country)
+    values, memo, stored = chunk.values, spool.memo, spool.stored
+    digests = raw_digests(values, width=len(plan.columns)) if memo is not None else None
+    todo = list(range(len(values)))
+    if digests is not None and len(memo) and sampler.full:  # type: ignore[arg-type]
+        todo = _memo_misses(digests, memo, stored)  # type: ignore[arg-type]
+        report.rows_kept += len(values) - len(todo)
+    batch = values if len(todo) == len(values) else [values[index] for index in todo]
+    encoded = encode_rows(plan.schema, batch, default_country=plan.default_country)
     for index, reason in encoded.rejected:
-        report.reject(chunk.lines[index], reason)
+        report.reject(chunk.lines[todo[index]], reason)
     report.rows_kept += len(encoded.rows)
+    report.rows_encoded += len(batch)
     if not sampler.full:
-        sampler.add(chunk.values, encoded)
-    spool.write_chunk(encoded.rows)
+        sampler.add(batch, encoded)
+    pairs = [row_serialize(row)[::-1] for row in encoded.rows]
+    if digests is not None:
+        add = memo.add  # type: ignore[union-attr]
+        for (row_hash, _), index in zip(pairs, encoded.indices, strict=True):
+            digest = digests[todo[index]]
+            if digest is not None:
+                add(digest, row_hash)
+    if stored is not None and len(stored):
+        mark = stored.mark
+        pairs = [pair for pair in pairs if not mark(pair[0])]
+    spool.write_serialized(pairs)
     report.encode_seconds += time.perf_counter() - started
+
+
+def _memo_misses(digests: list[int | None], memo: MemberMemo, stored: StoredMembers) -> list[int]:
+    """Rows to encode: those the memo does not know, or whose known row the cohort no longer holds."""
+    find, row_hashes, keep, mark = memo.index.position, memo.row_hashes, memo.keep, stored.mark
+    misses = []
+    for index, digest in enumerate(digests):
+        if digest is not None:
+            position = find(digest)
+            if position >= 0 and mark(row_hashes[position]):
+                keep(position)
+                continue
+        misses.append(index)
+    return misses
 
 
 @dataclass(frozen=True)
@@ -145,33 +233,33 @@ def members_apply(*, cohort_id: int, spool: MemberSpool) -> ApplyResult:
     """Stage 2 (call inside a transaction): make the stored members equal the spool.
 
     Rows whose hash is stored stay untouched; new rows are inserted (identical rows once);
-    stored rows the spool does not have are deleted.
+    stored rows the file does not have are deleted. A spool built for this cohort knows
+    which stored rows the file still has; any other spool is compared here.
     """
-    stored = cohort_member_hashes_sorted(cohort_id=cohort_id)
-    seen = bytearray(len(stored))
+    stored = spool.stored if spool.stored is not None else StoredMembers.of_cohort(cohort_id)
     stored_count = len(stored)
     table = connection.ops.quote_name(CohortMember._meta.db_table)
+    mark = stored.mark if stored_count else None
     with connection.cursor() as cursor:
         fresh: dict[int, str] = {}
         for row_hash, text in spool.iter_rows():
-            position = bisect_left(stored, row_hash)
-            if position < stored_count and stored[position] == row_hash:
-                seen[position] = 1
-            elif row_hash not in fresh:
+            if mark is not None and mark(row_hash):
+                continue
+            if row_hash not in fresh:
                 fresh[row_hash] = text
                 if len(fresh) >= INSERT_SORT_ROWS:
                     _insert_sorted(cursor, table, cohort_id, fresh)
                     fresh = {}
         _insert_sorted(cursor, table, cohort_id, fresh)
-        removed = _delete_unseen(cursor, table, cohort_id, stored, seen)
+        removed = _delete_unseen(cursor, table, cohort_id, stored)
     members = CohortMember.objects.filter(cohort_id=cohort_id).count()
     return ApplyResult(added=members - (stored_count - removed), removed=removed, members=members)
 
 
 def _insert_sorted(cursor, table: str, cohort_id: int, fresh: dict[int, str]) -> None:
     """Insert in hash order: the unique index then grows in long runs instead of at random
-    places (twice as fast on SQLite at a million rows). Identical rows met in an earlier
-    chunk hit the unique (cohort, row_hash) constraint and are skipped."""
+    places. Identical rows met in an earlier chunk hit the unique (cohort, row_hash)
+    constraint and are skipped."""
     ordered = sorted(fresh)
     for start in range(0, len(ordered), INSERT_CHUNK_ROWS):
         batch = ordered[start : start + INSERT_CHUNK_ROWS]
@@ -182,6 +270,40 @@ def _insert_sorted(cursor, table: str, cohort_id: int, fresh: dict[int, str]) ->
             rows=[(row_hash, fresh[row_hash]) for row_hash in batch],
             on_conflict="ON CONFLICT DO NOTHING",
         )
+
+
+def cohort_member_hashes_sorted(*, cohort_id: int) -> array:
+    """The cohort's stored row hashes, ascending, 8 bytes each (the unique index is ordered)."""
+    hashes = array("q")
+    table = connection.ops.quote_name(CohortMember._meta.db_table)
+    with connection.cursor() as cursor:
+        # A raw cursor read in large pages: the ORM's iterator costs twice as much per row.
+        cursor.execute(f"SELECT row_hash FROM {table} WHERE cohort_id = %s ORDER BY row_hash", [cohort_id])  # noqa: S608
+        while rows := cursor.fetchmany(_FETCH_ROWS):
+            hashes.extend(map(itemgetter(0), rows))
+    return hashes
+
+
+def _delete_unseen(cursor, table: str, cohort_id: int, stored: StoredMembers) -> int:
+    removed = 0
+    batch: list[int] = []
+    for row_hash in stored.unseen():
+        batch.append(row_hash)
+        if len(batch) >= DELETE_CHUNK_ROWS:
+            removed += _delete_hashes(cursor, table, cohort_id, batch)
+            batch = []
+    if batch:
+        removed += _delete_hashes(cursor, table, cohort_id, batch)
+    return removed
+
+
+def _delete_hashes(cursor, table: str, cohort_id: int, hashes: list[int]) -> int:
+    placeholders = ", ".join(["%s"] * len(hashes))
+    cursor.execute(
+        f"DELETE FROM {table} WHERE cohort_id = %s AND row_hash IN ({placeholders})",  # noqa: S608 (placeholders only)
+        [cohort_id, *hashes],
+    )
+    return len(hashes)
 
 
 # Rows per INSERT statement on SQLite: two parameters each, far below its 32,766.
@@ -224,39 +346,3 @@ def hash_rows_insert(
             [*constants, *chain.from_iterable(part)],
         )
 
-
-def cohort_member_hashes_sorted(*, cohort_id: int) -> array:
-    """The cohort's stored row hashes, ascending, 8 bytes each (the unique index is ordered)."""
-    hashes = array("q")
-    rows = (
-        CohortMember.objects.filter(cohort_id=cohort_id)
-        .order_by("row_hash")
-        .values_list("row_hash", flat=True)
-        .iterator(chunk_size=20_000)
-    )
-    hashes.extend(rows)
-    return hashes
-
-
-def _delete_unseen(cursor, table: str, cohort_id: int, stored: array, seen: bytearray) -> int:
-    removed = 0
-    batch: list[int] = []
-    position = seen.find(0)
-    while position != -1:
-        batch.append(stored[position])
-        if len(batch) >= DELETE_CHUNK_ROWS:
-            removed += _delete_hashes(cursor, table, cohort_id, batch)
-            batch = []
-        position = seen.find(0, position + 1)
-    if batch:
-        removed += _delete_hashes(cursor, table, cohort_id, batch)
-    return removed
-
-
-def _delete_hashes(cursor, table: str, cohort_id: int, hashes: list[int]) -> int:
-    placeholders = ", ".join(["%s"] * len(hashes))
-    cursor.execute(
-        f"DELETE FROM {table} WHERE cohort_id = %s AND row_hash IN ({placeholders})",  # noqa: S608 (placeholders only)
-        [cohort_id, *hashes],
-    )
-    return len(hashes)

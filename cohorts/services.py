@@ -214,7 +214,7 @@ def cohort_members_refresh(
                 error_class=_amplitude_file_error,
                 amplitude=True,
             )
-            spool, report = members_encode(reader, plan=plan)
+            spool, report = members_encode(reader, plan=plan, cohort_id=cohort.pk)
         stages["download"] = round(report.read_seconds, 3)
         stages["encode"] = round(report.encode_seconds, 3)
         with spool:
@@ -301,7 +301,7 @@ def cohort_csv_import(
             columns=plan.columns,
             error_class=CohortFileInvalid,
         )
-        spool, report = members_encode(reader, plan=plan)
+        spool, report = members_encode(reader, plan=plan, cohort_id=cohort.pk)
         stages["read"] = round(report.read_seconds, 3)
         stages["encode"] = round(report.encode_seconds, 3)
         record.source_marker = f"upload:{record.pk}"
