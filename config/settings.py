@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -109,6 +110,10 @@ AMPLITUDE_POLL_MAX_INTERVAL_SECONDS = env_float("AMPLITUDE_POLL_MAX_INTERVAL_SEC
 AMPLITUDE_EXPORT_TIMEOUT_SECONDS = env_float("AMPLITUDE_EXPORT_TIMEOUT_SECONDS", 900.0)
 # Amplitude's monthly cap on cohort downloads (Growth and Enterprise plans): shown, with a warning near it.
 AMPLITUDE_MONTHLY_DOWNLOAD_CAP = env_int("AMPLITUDE_MONTHLY_DOWNLOAD_CAP", 500)
+# What each cohort's members encoded to last time (cohorts/member_memo.py), kept on the
+# worker's disk: a refresh then encodes only the members whose values changed. A cache:
+# lost or on another machine, the refresh encodes everyone. Empty turns it off.
+COHORT_MEMBER_CACHE_DIR = env_str("COHORT_MEMBER_CACHE_DIR", str(Path(tempfile.gettempdir()) / "cohort-sync-members"))
 
 # --- Sync engine ------------------------------------------------------------------------
 SYNC_BATCH_MAX_ROWS = env_int("SYNC_BATCH_MAX_ROWS", 10_000)  # Meta's cap per request
