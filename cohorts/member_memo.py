@@ -49,27 +49,28 @@ class SortedKeys:
     """Where a 64-bit key is in a sorted array, searching only its bucket (same top bits).
 
     Reading an array item makes a Python int, so a binary search over a million items (20
-    reads) costs most of a microsecond; buckets of about 16 keys need 4 or 5 reads.
+    reads) costs most of a microsecond; buckets of about 16 keys need 4 or 5 reads. Hot
+    loops inline `position` with the public attributes.
     """
 
     def __init__(self, keys: array) -> None:
         self.keys = keys
-        signed = keys.typecode == "q"
         bits = min(16, max(0, len(keys).bit_length() - 4))
-        self._shift = 64 - bits
-        self._bias = (1 << (bits - 1)) if signed and bits else 0
-        low = -(1 << 63) if signed else 0
-        self._starts = array("Q", (bisect_left(keys, low + (bucket << self._shift)) for bucket in range(1 << bits)))
-        self._starts.append(len(keys))
+        # Signed keys are moved up to 0..2**64 first, so the top bits number the buckets in order.
+        self.offset = 1 << 63 if keys.typecode == "q" else 0
+        self.shift = 64 - bits
+        first_keys = ((bucket << self.shift) - self.offset for bucket in range(1 << bits))
+        self.starts = array("Q", (bisect_left(keys, first) for first in first_keys))
+        self.starts.append(len(keys))
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def position(self, key: int) -> int:
         """The key's index in the array, or -1."""
-        bucket = (key >> self._shift) + self._bias if self._shift < 64 else 0
-        end = self._starts[bucket + 1]
-        index = bisect_left(self.keys, key, self._starts[bucket], end)
+        bucket = (key + self.offset) >> self.shift
+        end = self.starts[bucket + 1]
+        index = bisect_left(self.keys, key, self.starts[bucket], end)
         return index if index < end and self.keys[index] == key else -1
 
 
@@ -113,7 +114,7 @@ class MemberMemo:
         self.fingerprint = fingerprint
         self.index = SortedKeys(digests)
         self.row_hashes = row_hashes
-        self._kept = bytearray(len(digests))  # entries met again: carried into the next memo
+        self.kept_marks = bytearray(len(digests))  # entries met again: carried into the next memo
         self._new: list[int] = []  # (digest, row hash) of members encoded this time, packed
 
     @classmethod
@@ -142,7 +143,7 @@ class MemberMemo:
         return len(self.index)
 
     def keep(self, position: int) -> None:
-        self._kept[position] = 1
+        self.kept_marks[position] = 1
 
     def add(self, digest: int, row_hash: int) -> None:
         self._new.append((digest << 64) | (row_hash & _MASK))  # one int per entry sorts fastest
@@ -168,8 +169,8 @@ class MemberMemo:
             logger.warning("Could not write the member memo of cohort %s: %s", self.cohort_id, error)
 
     def _next_entries(self) -> tuple[array, array]:
-        kept_digests = array("Q", compress(self.index.keys, self._kept))
-        kept_hashes = array("q", compress(self.row_hashes, self._kept))
+        kept_digests = array("Q", compress(self.index.keys, self.kept_marks))
+        kept_hashes = array("q", compress(self.row_hashes, self.kept_marks))
         new = sorted(set(self._new))
         if len(new) > len(kept_digests) // 8:
             # Mostly new (a first refresh): sort everything, one int per entry.
