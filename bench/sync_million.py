@@ -54,7 +54,6 @@ MAX_ROWS_PER_CALL = 10_000
 BENCH_FERNET_KEY = "YmVuY2gtb25seS1mZXJuZXQta2V5LTMyLWJ5dGVzISE="
 BENCH_SECRET_KEY = "bench-only-secret-key-not-for-anything-else-0123456789"  # noqa: S105
 PG_WORKER_DB = "cohortsync_bench"
-PG_SANDBOX_DB = "cohortsync_bench_sandbox"
 TARGETS = {"first_wall": 60.0, "first_rss_mb": 400.0, "changed1_wall": 10.0, "latency_factor": 1.5}
 
 
@@ -65,15 +64,16 @@ TARGETS = {"first_wall": 60.0, "first_rss_mb": 400.0, "changed1_wall": 10.0, "la
 class Setup:
     workdir: Path
     database: str  # sqlite | postgres
-    sandbox_database: str  # separate | shared
+    sandbox_database: str  # separate (its own SQLite file) | shared (the worker's database)
     concurrency: int | None  # None: the settings' default
     port: int = 0
 
     def db_url(self, who: str) -> str:
-        separate = self.sandbox_database == "separate" and who == "sandbox"
+        if who == "sandbox" and self.sandbox_database == "separate":
+            return f"sqlite:///{self.workdir / 'sandbox.sqlite3'}"
         if self.database == "postgres":
-            return f"postgres://postgres@127.0.0.1:5432/{PG_SANDBOX_DB if separate else PG_WORKER_DB}"
-        return f"sqlite:///{self.workdir / ('sandbox.sqlite3' if separate else 'worker.sqlite3')}"
+            return f"postgres://postgres@127.0.0.1:5432/{PG_WORKER_DB}"
+        return f"sqlite:///{self.workdir / 'worker.sqlite3'}"
 
     def env(self, who: str, **extra: str) -> dict[str, str]:
         env = {
@@ -95,6 +95,8 @@ class Setup:
             AMPLITUDE_POLL_INTERVAL_SECONDS="0.2",
             AMPLITUDE_SANDBOX_STATUS_POLLS="1",
             PYTHONDONTWRITEBYTECODE="1",
+            # The cohort member memo of this bench's databases only (emptied with them).
+            COHORT_MEMBER_CACHE_DIR=str(self.workdir / "member-memo"),
         )
         if self.concurrency:
             env["SYNC_UPLOAD_CONCURRENCY"] = str(self.concurrency)
@@ -144,14 +146,12 @@ def databases_create(setup: Setup) -> None:
         import psycopg
 
         with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True) as conn:
-            for name in (PG_WORKER_DB, PG_SANDBOX_DB):
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            for name in {PG_WORKER_DB, PG_SANDBOX_DB if setup.sandbox_database == "separate" else PG_WORKER_DB}:
-                conn.execute(f'CREATE DATABASE "{name}"')
-    else:
-        for name in ("worker.sqlite3", "sandbox.sqlite3"):
-            for suffix in ("", "-wal", "-shm"):
-                (setup.workdir / f"{name}{suffix}").unlink(missing_ok=True)
+            conn.execute(f'DROP DATABASE IF EXISTS "{PG_WORKER_DB}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{PG_WORKER_DB}"')
+    shutil.rmtree(setup.workdir / "member-memo", ignore_errors=True)
+    for name in ("worker.sqlite3", "sandbox.sqlite3"):
+        for suffix in ("", "-wal", "-shm"):
+            (setup.workdir / f"{name}{suffix}").unlink(missing_ok=True)
     manage(setup, "worker", "migrate", "--noinput", "-v", "0")
     if setup.sandbox_database == "separate":
         manage(setup, "sandbox", "migrate", "--noinput", "-v", "0")
@@ -407,7 +407,7 @@ def machine_facts() -> dict[str, str]:
 def machine_print(setup: Setup) -> None:
     facts = machine_facts()
     db = {"sqlite": "SQLite (WAL, synchronous=NORMAL)", "postgres": "PostgreSQL 127.0.0.1:5432"}[setup.database]
-    where = "its own database" if setup.sandbox_database == "separate" else "the worker's database"
+    where = "its own SQLite file" if setup.sandbox_database == "separate" else "the worker's database"
     print(f"machine: nproc {facts['nproc']} ({facts['cpu']}), {facts['memory_gib']} GiB, Python {facts['python']}, "
           f"load average {facts['load_average']}")
     lanes = setup.concurrency or "the settings' default"
