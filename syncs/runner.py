@@ -24,6 +24,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -215,6 +216,8 @@ class RunContext:
     sequence: int = 0
     replace_wiped: bool = False
     heartbeat_thread: Heartbeat | None = None
+    # False when the ledger's rows were encoded with another key mapping (their schema differs).
+    ledger_schema_current: bool = True
 
     @property
     def taken_over(self) -> bool:
@@ -333,6 +336,7 @@ def _run_stages(context: RunContext) -> None:
         skipped_reasons=cohort.members_skipped_reasons,
     )
     mapping_changed = bool(job.ledger_mapping_fingerprint) and job.ledger_mapping_fingerprint != fingerprint
+    context.ledger_schema_current = not mapping_changed
     _removal_guard(context, plan)
     use_replace = plan.ledger_rows > 0 and plan.cohort_rows > 0 and (
         job.mode == SyncJob.Mode.REPLACE
@@ -354,9 +358,9 @@ def _run_stages(context: RunContext) -> None:
             _send(context, "replace", schema, planner.rows_of_cohort, plan.cohort_rows, lanes=1)
         else:
             if plan.to_remove:
-                _send(context, "remove", schema, planner.rows_to_remove, plan.to_remove)
+                _send(context, "remove", schema, partial(planner.rows_to_remove, plan=plan), plan.to_remove)
             if plan.to_add:
-                _send(context, "add", schema, planner.rows_to_add, plan.to_add)
+                _send(context, "add", schema, partial(planner.rows_to_add, plan=plan), plan.to_add)
     SyncJob.objects.filter(pk=job.pk).update(ledger_mapping_fingerprint=fingerprint)
 
 
@@ -442,13 +446,18 @@ def _removal_guard(context: RunContext, plan: planner.Plan) -> None:
 def _rows_per_batch(context: RunContext, operation: str, schema: list[str]) -> int:
     from integrations.facebook.results import UploadSession
 
-    longest = planner.longest_row_bytes(job=context.job, operation=operation) or 1
     overhead = context.client.upload_body_overhead(
         schema=schema, session=UploadSession(session_id=2**62, batch_seq=10**6, last_batch_flag=False,
                                              estimated_num_total=10**9)
     )
-    by_bytes = (settings.SYNC_BATCH_MAX_BYTES - overhead - 2) // (longest + 1)
-    return max(1, min(settings.SYNC_BATCH_MAX_ROWS, by_bytes))
+    budget = settings.SYNC_BATCH_MAX_BYTES - overhead - 2
+    # Rows of hashed keys have a known longest form: when even that fits the most rows a
+    # request may carry, measuring the longest stored row (a scan of every row) is moot.
+    bound = planner.row_bytes_bound(schema) if operation != "remove" or context.ledger_schema_current else None
+    if bound is not None and budget // (bound + 1) >= settings.SYNC_BATCH_MAX_ROWS:
+        return settings.SYNC_BATCH_MAX_ROWS
+    longest = planner.longest_row_bytes(job=context.job, operation=operation) or 1
+    return max(1, min(settings.SYNC_BATCH_MAX_ROWS, budget // (longest + 1)))
 
 
 def _send(context: RunContext, operation: str, schema: list[str], source, total: int, lanes: int | None = None):
