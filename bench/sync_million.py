@@ -182,6 +182,19 @@ class SandboxServer:
             raise SystemExit(f"The sandbox did not start: {line!r} (see {self.log.name})")
         self.port = int(match.group(1))
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the sandbox's processes so far (its process group: py-spy too, when profiling)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == self.process.pid:  # the process group the server leads
+                total += int(fields[11]) + int(fields[12])
+        return total / ticks
+
     def stop(self) -> None:
         if self.process.poll() is None:
             # SIGINT: run_sandbox stops serving cleanly, and py-spy (if any) writes its profile.
@@ -246,9 +259,11 @@ def result_print(result: Result, setup: Setup, latency_ms: int) -> None:
     print(f"   rows sent {rows:,} (+{run['rows_added']:,} -{run['rows_removed']:,}, "
           f"unchanged {run['rows_unchanged']:,}); cohort {run['members']:,} members -> "
           f"{rows / wall if wall else 0:,.0f} rows/s sent, {run['members'] / wall if wall else 0:,.0f} members/s")
-    print(f"   worker peak RSS {run['peak_rss_mb']:.0f} MB")
+    print(f"   worker peak RSS {run['peak_rss_mb']:.0f} MB; CPU during the run: worker "
+          f"{run['worker_cpu_seconds']:.1f} s, sandbox {run['sandbox_cpu_seconds']:.1f} s "
+          f"(2 cores: {2 * wall:.0f} core-seconds of wall)")
     print(f"   Graph upload calls {result.upload_calls} (minimum {result.minimum_calls}); other Graph calls "
-          f"{run['graph_calls'] - result.upload_calls} (checks, audience size); upload lanes {run['lanes']}")
+          f"{run['graph_calls'] - result.upload_calls} (checks, audience size); upload sessions {run['lanes']}")
     stages = stages_of(run)
     total = sum(stages.values()) or 1.0
     print("   stages: " + ", ".join(f"{name} {seconds:.1f} s ({seconds / total:.0%})"
@@ -286,6 +301,10 @@ def targets_check(results: dict[str, Result], latency_ms: int) -> list[str]:
             lines.append(_target(
                 f"{latency_ms} ms latency, {lanes} lane(s): upload stage {upload:.1f} s <= 1.5 x "
                 f"{result.upload_calls} x {latency_ms / 1000:g} s / {lanes} = {bound:.1f} s", upload <= bound))
+            if first and lanes == first.run["lanes_configured"]:
+                plain = first.run["stage_seconds"].get("upload", 0.0)
+                lines.append(f"      (the first sync, same calls and lanes without added latency: upload stage "
+                             f"{plain:.1f} s; the latency added {upload - plain:+.1f} s)")
     for result in results.values():
         if not result.verified.startswith("equal"):
             lines.append(_target(f"{result.name}: audience equals the cohort ({result.verified})", False))
@@ -323,10 +342,10 @@ def scenarios_run(args: argparse.Namespace) -> dict[str, Any]:
                 change = step(setup, "sandbox", "cohort_change", sandbox_info["cohort_id"], percent)
                 title = f"{percent}% of the members changed ({change['left']:,} left, {change['joined']:,} joined, " \
                         f"{change['email_changed']:,} changed email)"
-                results[name] = scenario(setup, name, title, job, sandbox_info, args, profiles)
+                results[name] = scenario(setup, name, title, job, sandbox_info, args, profiles, server)
             elif name == "first":
                 title = f"first sync of {args.members:,} members, keys {'+'.join(SCHEMA)}"
-                results[name] = scenario(setup, name, title, job, sandbox_info, args, profiles)
+                results[name] = scenario(setup, name, title, job, sandbox_info, args, profiles, server)
             elif name in ("latency1", "latency"):
                 lanes = 1 if name == "latency1" else setup.concurrency
                 lanes_env = {"SYNC_UPLOAD_CONCURRENCY": str(lanes)} if lanes else {}
@@ -336,7 +355,7 @@ def scenarios_run(args: argparse.Namespace) -> dict[str, Any]:
                         f"{lanes or 'the default number of'} lane(s)"
                 try:
                     results[name] = scenario(setup, name, title, latency_job, sandbox_info, args, profiles,
-                                             **lanes_env)
+                                             server, **lanes_env)
                 finally:
                     step(setup, "sandbox", "latency_set", "0")
             else:
@@ -370,9 +389,11 @@ def scenarios_run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def scenario(setup: Setup, name: str, title: str, job_id: int, sandbox_info: dict, args: argparse.Namespace,
-             profiles: Path | None, **env: str) -> Result:
+             profiles: Path | None, server: SandboxServer, **env: str) -> Result:
     profile = profiles / f"worker-{name}.raw" if profiles else None
+    sandbox_cpu = server.cpu_seconds()
     run = step(setup, "worker", "run", str(job_id), profile=profile, **env)
+    run["sandbox_cpu_seconds"] = round(server.cpu_seconds() - sandbox_cpu, 2)
     run["lanes_configured"] = run["concurrency_setting"]
     result = Result(name=name, title=title, run=run)
     if run["status"] != "succeeded":
@@ -521,6 +542,13 @@ def _job_create(amplitude_cohort_id: str) -> int:
     return job.pk
 
 
+def _cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _peak_rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -541,9 +569,11 @@ def step_run(job_id: str) -> None:
     from syncs.runner import sync_run_execute
 
     rss_before = _peak_rss_mb()
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     report = sync_run_execute(job_id=int(job_id), trigger=SyncRun.Trigger.COMMAND)
     wall = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu_before
     peak = _peak_rss_mb()
     run = SyncRun.objects.get(pk=report.run_id)
     job = SyncJob.objects.select_related("cohort").get(pk=job_id)
@@ -557,6 +587,7 @@ def step_run(job_id: str) -> None:
         "wall_seconds": round(wall, 3),
         "run_seconds": round((run.finished_at - run.started_at).total_seconds(), 3),
         "peak_rss_mb": round(peak, 1),
+        "worker_cpu_seconds": round(cpu, 2),
         "rss_after_django_setup_mb": round(rss_before, 1),
         "rows_added": run.rows_added,
         "rows_removed": run.rows_removed,
