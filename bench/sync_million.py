@@ -262,8 +262,11 @@ def result_print(result: Result, setup: Setup, latency_ms: int) -> None:
     print(f"   worker peak RSS {run['peak_rss_mb']:.0f} MB; CPU during the run: worker "
           f"{run['worker_cpu_seconds']:.1f} s, sandbox {run['sandbox_cpu_seconds']:.1f} s "
           f"(2 cores: {2 * wall:.0f} core-seconds of wall)")
-    print(f"   Graph upload calls {result.upload_calls} (minimum {result.minimum_calls}); other Graph calls "
-          f"{run['graph_calls'] - result.upload_calls} (checks, audience size); upload sessions {run['lanes']}")
+    requests = run.get("graph_requests", {})
+    others = {kind: count for kind, count in requests.items() if not kind.endswith(("users", "usersreplace"))}
+    print(f"   Graph upload calls {result.upload_calls} (minimum {result.minimum_calls}, in {run['lanes']} upload "
+          f"sessions); other Graph requests {sum(others.values())}: "
+          + ", ".join(f"{kind} x{count}" for kind, count in sorted(others.items())))
     stages = stages_of(run)
     total = sum(stages.values()) or 1.0
     print("   stages: " + ", ".join(f"{name} {seconds:.1f} s ({seconds / total:.0%})"
@@ -542,6 +545,30 @@ def _job_create(amplitude_cohort_id: str) -> int:
     return job.pk
 
 
+def _graph_requests_counted() -> Counter:
+    """Every HTTP request the worker's Graph clients make, by kind (the run's own count leaves
+    out the connection check's requests, made through a client of its own)."""
+    import threading
+
+    from integrations.facebook.client import GraphClient
+
+    counts: Counter = Counter()
+    lock = threading.Lock()
+    send_once = GraphClient._send_once
+
+    def counted(self, method, path, *args, **kwargs):
+        if path.endswith(("/users", "/usersreplace")):
+            kind = path.rsplit("/", 1)[-1]
+        else:
+            kind = re.sub(r"^\d+", "<audience>", re.sub(r"act_\d+", "act_<id>", path))
+        with lock:
+            counts[f"{method} {kind}"] += 1
+        return send_once(self, method, path, *args, **kwargs)
+
+    GraphClient._send_once = counted  # type: ignore[method-assign]
+    return counts
+
+
 def _cpu_seconds() -> float:
     import resource
 
@@ -568,6 +595,7 @@ def step_run(job_id: str) -> None:
     from syncs.models import SyncBatch, SyncJob, SyncRun
     from syncs.runner import sync_run_execute
 
+    requests_made = _graph_requests_counted()
     rss_before = _peak_rss_mb()
     cpu_before = _cpu_seconds()
     started = time.perf_counter()
@@ -594,6 +622,7 @@ def step_run(job_id: str) -> None:
         "rows_unchanged": run.rows_unchanged,
         "members": job.cohort.members_count,
         "graph_calls": run.graph_calls,
+        "graph_requests": dict(requests_made),
         "upload_calls": batches.aggregate(total=Sum("attempts"))["total"] or 0,
         "batches": batches.count(),
         "lanes": batches.values("session_id").distinct().count(),
