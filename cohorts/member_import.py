@@ -258,6 +258,7 @@ def members_apply(*, cohort_id: int, spool: MemberSpool) -> ApplyResult:
     stored_count = len(stored)
     table = connection.ops.quote_name(CohortMember._meta.db_table)
     mark = stored.mark if stored_count else None
+    added = 0
     with connection.cursor() as cursor:
         fresh: dict[int, str] = {}
         for row_hash, text in spool.iter_rows():
@@ -266,28 +267,31 @@ def members_apply(*, cohort_id: int, spool: MemberSpool) -> ApplyResult:
             if row_hash not in fresh:
                 fresh[row_hash] = text
                 if len(fresh) >= INSERT_SORT_ROWS:
-                    _insert_sorted(cursor, table, cohort_id, fresh)
+                    added += _insert_sorted(cursor, table, cohort_id, fresh)
                     fresh = {}
-        _insert_sorted(cursor, table, cohort_id, fresh)
+        added += _insert_sorted(cursor, table, cohort_id, fresh)
         removed = _delete_unseen(cursor, table, cohort_id, stored)
-    members = CohortMember.objects.filter(cohort_id=cohort_id).count()
-    return ApplyResult(added=members - (stored_count - removed), removed=removed, members=members)
+    # Counted from the statements (rows really inserted and deleted), not with a COUNT over
+    # a million rows (a second on PostgreSQL right after a bulk load).
+    return ApplyResult(added=added, removed=removed, members=stored_count - removed + added)
 
 
-def _insert_sorted(cursor, table: str, cohort_id: int, fresh: dict[int, str]) -> None:
+def _insert_sorted(cursor, table: str, cohort_id: int, fresh: dict[int, str]) -> int:
     """Insert in hash order: the unique index then grows in long runs instead of at random
     places. Identical rows met in an earlier chunk hit the unique (cohort, row_hash)
-    constraint and are skipped."""
+    constraint and are skipped. Returns how many rows went in."""
     ordered = sorted(fresh)
+    inserted = 0
     for start in range(0, len(ordered), INSERT_CHUNK_ROWS):
         batch = ordered[start : start + INSERT_CHUNK_ROWS]
-        hash_rows_insert(
+        inserted += hash_rows_insert(
             cursor,
             table=table,
             fixed=[("cohort_id", cohort_id)],
             rows=[(row_hash, fresh[row_hash]) for row_hash in batch],
             on_conflict="ON CONFLICT DO NOTHING",
         )
+    return inserted
 
 
 def cohort_member_hashes_sorted(*, cohort_id: int) -> array:
@@ -321,7 +325,7 @@ def _delete_hashes(cursor, table: str, cohort_id: int, hashes: list[int]) -> int
         f"DELETE FROM {table} WHERE cohort_id = %s AND row_hash IN ({placeholders})",  # noqa: S608 (placeholders only)
         [cohort_id, *hashes],
     )
-    return len(hashes)
+    return cursor.rowcount
 
 
 # Rows per INSERT statement on SQLite: two parameters each, far below its 32,766.
@@ -330,7 +334,7 @@ _SQLITE_VALUES_ROWS = 2_000
 
 def hash_rows_insert(
     cursor, *, table: str, fixed: Sequence[tuple[str, Any]], rows: Sequence[tuple[int, str]], on_conflict: str
-) -> None:
+) -> int:
     """Insert (row_hash, row) pairs that share the values of the `fixed` columns.
 
     Shared by the cohort's members and the sync ledger, the two million-row tables. One
@@ -338,10 +342,11 @@ def hash_rows_insert(
     fixed values are bound once per statement and the pairs travel as one VALUES list
     (SQLite, 2,000 rows a statement) or two arrays (PostgreSQL, one statement): about
     three times faster on SQLite at a million rows. `on_conflict` is the statement's
-    ON CONFLICT clause. `table` must be quoted already; column names are ours.
+    ON CONFLICT clause. `table` must be quoted already; column names are ours. Returns the
+    rows the statements wrote (inserted, or updated by an upsert).
     """
     if not rows:
-        return
+        return 0
     quote = connection.ops.quote_name
     columns = ", ".join([*(quote(name) for name, _ in fixed), quote("row_hash"), quote("row")])
     # NULL in the text: a NULL parameter has no type PostgreSQL could insert.
@@ -353,14 +358,17 @@ def hash_rows_insert(
             f"FROM unnest(%s::bigint[], %s::text[]) AS v(h, r) {on_conflict}",
             [*constants, [row_hash for row_hash, _ in rows], [text for _, text in rows]],
         )
-        return
+        return cursor.rowcount
     head = f"INSERT INTO {table} ({columns}) SELECT {', '.join([*selected, 'column1', 'column2'])} FROM (VALUES "  # noqa: S608
     # "WHERE true": SQLite would otherwise read ON CONFLICT as part of a join.
     tail = f") WHERE true {on_conflict}"
+    written = 0
     for start in range(0, len(rows), _SQLITE_VALUES_ROWS):
         part = rows[start : start + _SQLITE_VALUES_ROWS]
         cursor.execute(
             head + ",".join(["(%s,%s)"] * len(part)) + tail,  # placeholders only
             [*constants, *chain.from_iterable(part)],
         )
+        written += cursor.rowcount
+    return written
 
