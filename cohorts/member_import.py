@@ -184,8 +184,9 @@ def _encode_chunk(
     values, memo, stored = chunk.values, spool.memo, spool.stored
     digests = raw_digests(values, width=len(plan.columns)) if memo is not None else None
     todo = list(range(len(values)))
-    if digests is not None and len(memo) and sampler.full:  # type: ignore[arg-type]
-        todo = _memo_misses(digests, memo, stored)  # type: ignore[arg-type]
+    if memo is not None and stored is not None and digests is not None and len(memo) and sampler.full:
+        # (The first rows are always encoded: the key-quality sample needs them.)
+        todo = _memo_misses(digests, memo, stored)
         report.rows_kept += len(values) - len(todo)
     batch = values if len(todo) == len(values) else [values[index] for index in todo]
     encoded = encode_rows(plan.schema, batch, default_country=plan.default_country)
@@ -196,8 +197,8 @@ def _encode_chunk(
     if not sampler.full:
         sampler.add(batch, encoded)
     pairs = [row_serialize(row)[::-1] for row in encoded.rows]
-    if digests is not None:
-        add = memo.add  # type: ignore[union-attr]
+    if memo is not None and digests is not None:
+        add = memo.add
         for (row_hash, _), index in zip(pairs, encoded.indices, strict=True):
             digest = digests[todo[index]]
             if digest is not None:
