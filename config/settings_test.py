@@ -34,6 +34,11 @@ LIVE_SERVER_PORT = _port
 # The sandbox's Facebook population (what uploaded rows can match): small in tests, so a
 # fresh machine does not build the 1,000,000-person index the benchmarks use.
 SANDBOX_POPULATION_SIZE = 50_000
+# The cohort member memo (a per-machine cache of encoded members) in a directory of this
+# test process, so test runs never share or leave behind each other's memo files.
+import tempfile as _tempfile  # noqa: E402
+
+COHORT_MEMBER_CACHE_DIR = _tempfile.mkdtemp(prefix="cohortsync-test-memo-")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
