@@ -19,15 +19,9 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integrations.facebook.client import GraphClient
@@ -42,206 +36,19 @@ from integrations.facebook.errors import (
     TokenInvalid,
 )
 from integrations.facebook.retry import RetryPolicy
-from integrations.processes import worker_is_gone, worker_label
-from syncs import ledger, planner
-from syncs.models import SyncBatch, SyncJob, SyncRun
+from syncs import planner
+from syncs.batch_records import batch_record_outcome, batch_record_sending
+from syncs.leases import Heartbeat, run_begin
+from syncs.models import SyncJob, SyncRun
+from syncs.run_state import KEEP_JOB_STATUS, RunContext, RunReport, RunStop
 from syncs.throttle import SharedThrottleGate
-from syncs.uploader import Batch, Outcome, Uploader, UploadStopped, batches_of
+from syncs.uploader import Uploader, UploadStopped, batches_of
 
 logger = logging.getLogger(__name__)
 
 CONNECTION_ERRORS = (TermsNotAccepted, NoBusinessManager, PermissionMissing, TokenInvalid)
 AUDIENCE_DESCRIPTION_MARK = "Synced from cohort-sync job"
 SMALL_AUDIENCE = 100
-# Statuses in which a schedule firing does nothing (a person or a check must act first).
-HELD_STATUSES = {SyncJob.Status.PAUSED, SyncJob.Status.NEEDS_ATTENTION, SyncJob.Status.AWAITING_APPROVAL}
-# A RunStop with this job status leaves the job's status as another service set it (a hold).
-KEEP_JOB_STATUS = "keep"
-
-
-class RunStop(Exception):
-    """Ends a run early with a status, a reason and the fix a person should apply."""
-
-    def __init__(self, status: str, message: str, *, code: str = "", fix: str = "", job_status: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-        self.fix = fix
-        self.job_status = job_status
-
-
-@dataclass
-class RunReport:
-    run_id: int | None
-    status: str
-    audience_id: str = ""
-    rows_added: int = 0
-    rows_removed: int = 0
-    rows_unchanged: int = 0
-    rows_skipped: int = 0
-    batches: int = 0
-    graph_calls: int = 0
-    message: str = ""
-    fix: str = ""
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status in {SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL}
-
-    def as_dict(self) -> dict:
-        return {
-            "run_id": self.run_id,
-            "status": self.status,
-            "audience_id": self.audience_id,
-            "rows_added": self.rows_added,
-            "rows_removed": self.rows_removed,
-            "rows_unchanged": self.rows_unchanged,
-            "rows_skipped": self.rows_skipped,
-            "batches": self.batches,
-            "graph_calls": self.graph_calls,
-            "message": self.message,
-            "fix": self.fix,
-        }
-
-
-# --- starting and ending a run ------------------------------------------------------------
-
-
-def runs_reap_stale(*, job_id: int | None = None) -> int:
-    """Mark runs whose worker died as interrupted (and their in-flight batches); returns how many."""
-    cutoff = timezone.now() - timedelta(seconds=settings.SYNC_LEASE_SECONDS)
-    running = SyncRun.objects.filter(status=SyncRun.Status.RUNNING)
-    if job_id is not None:
-        running = running.filter(job_id=job_id)
-    stale = [
-        run.pk
-        for run in running.only("pk", "heartbeat_at", "worker")
-        if run.heartbeat_at < cutoff or worker_is_gone(run.worker)
-    ]
-    if not stale:
-        return 0
-    now = timezone.now()
-    with transaction.atomic():
-        SyncBatch.objects.filter(run_id__in=stale, status=SyncBatch.Status.SENDING).update(
-            status=SyncBatch.Status.INTERRUPTED,
-            finished_at=now,
-            error_message="The worker stopped before Facebook's answer was recorded; the rows were planned again.",
-        )
-        count = SyncRun.objects.filter(pk__in=stale, status=SyncRun.Status.RUNNING).update(
-            status=SyncRun.Status.INTERRUPTED,
-            finished_at=now,
-            error_code="worker_lost",
-            error_message="The worker running this sync stopped (crash, deploy or restart).",
-            error_fix="Nothing to do: the next run resumes where this one stopped.",
-        )
-    return count
-
-
-def run_begin(*, job_id: int, trigger: str, user=None) -> SyncRun | None:
-    """Create the job's running run, or None when one is already running or the job is held."""
-    runs_reap_stale(job_id=job_id)
-    try:
-        with transaction.atomic():
-            # Serialises concurrent starts on PostgreSQL; the unique "one running run per
-            # job" index is the guarantee on every database.
-            job = SyncJob.objects.select_for_update().get(pk=job_id)
-            if trigger == SyncRun.Trigger.SCHEDULE and (not job.enabled or job.status in HELD_STATUSES):
-                return None
-            if SyncRun.objects.filter(job=job, status=SyncRun.Status.RUNNING).exists():
-                return None
-            run = SyncRun.objects.create(
-                job=job,
-                trigger=trigger,
-                triggered_by=user if user is not None and user.is_authenticated else None,
-                status=SyncRun.Status.RUNNING,
-                worker=worker_label(),
-            )
-            SyncJob.objects.filter(pk=job.pk).update(status=SyncJob.Status.RUNNING, last_run_at=run.started_at)
-    except IntegrityError:
-        return None  # another worker created the running run first
-    return run
-
-
-# --- the run ---------------------------------------------------------------------------------
-
-
-class Heartbeat:
-    """Keeps a live run's lease fresh from a thread, whatever the run is waiting for.
-
-    A cohort export or a throttle wait can outlast SYNC_LEASE_SECONDS; without this, the
-    run would look dead and a second run of the job could start beside it. When the
-    beat finds the run no longer "running" (another worker took it over), `lost` is set
-    and the run stops sending.
-    """
-
-    def __init__(self, run_id: int) -> None:
-        self.run_id = run_id
-        self.lost = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _beat(self) -> None:
-        from django.db import connection
-
-        interval = max(0.2, settings.SYNC_LEASE_SECONDS / 4)
-        try:
-            while not self._stop.wait(interval):
-                updated = SyncRun.objects.filter(pk=self.run_id, status=SyncRun.Status.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
-                if not updated:
-                    self.lost = True
-                    return
-        except Exception:  # a missed beat only shortens the lease; never kill the run for it
-            logger.warning("Heartbeat of run %s failed", self.run_id, exc_info=True)
-        finally:
-            connection.close()
-
-
-@dataclass
-class RunContext:
-    run: SyncRun
-    job: SyncJob
-    clients: list[GraphClient] = field(default_factory=list)
-    gate: SharedThrottleGate = field(default_factory=SharedThrottleGate)
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-    sequence: int = 0
-    replace_wiped: bool = False
-    heartbeat_thread: Heartbeat | None = None
-    # False when the ledger's rows were encoded with another key mapping (their schema differs).
-    ledger_schema_current: bool = True
-
-    @property
-    def taken_over(self) -> bool:
-        return self.heartbeat_thread is not None and self.heartbeat_thread.lost
-
-    @property
-    def client(self) -> GraphClient:
-        return self.clients[0]
-
-    @contextmanager
-    def stage(self, name: str):
-        # Written at once, so the job page can say what a long run is doing.
-        SyncRun.objects.filter(pk=self.run.pk).update(stage=name, heartbeat_at=timezone.now())
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            self.stage_seconds[name] = round(self.stage_seconds.get(name, 0.0) + time.monotonic() - started, 3)
-
-    def graph_calls(self) -> int:
-        return sum(client.calls_made for client in self.clients)
-
-    def heartbeat(self, **fields) -> None:
-        SyncRun.objects.filter(pk=self.run.pk).update(heartbeat_at=timezone.now(), **fields)
 
 
 def _retry_policy() -> RetryPolicy:
@@ -471,8 +278,8 @@ def _send(context: RunContext, operation: str, schema: list[str], source, total:
         schema=schema,
         clients=context.clients[:lanes],
         estimated_total=total,
-        on_sending=lambda batch: _batch_record_sending(context, operation, batch),
-        on_outcome=lambda outcome: _batch_record_outcome(context, operation, outcome),
+        on_sending=lambda batch: batch_record_sending(context, operation, batch),
+        on_outcome=lambda outcome: batch_record_outcome(context, operation, outcome),
         should_stop=lambda: _job_stopped(context),
     )
     pages = source(job=context.job, page_rows=rows_per_batch)
@@ -490,104 +297,6 @@ def _send(context: RunContext, operation: str, schema: list[str], source, total:
 
 def _job_stopped(context: RunContext) -> bool:
     return context.taken_over or not SyncJob.objects.filter(pk=context.job.pk, enabled=True).exists()
-
-
-def _batch_record_sending(context: RunContext, operation: str, batch: Batch) -> int:
-    started = time.monotonic()
-    context.sequence += 1
-    context.gate.flush()
-    record = SyncBatch.objects.create(
-        run=context.run,
-        operation=operation,
-        sequence=context.sequence,
-        lane=batch.lane,
-        session_id=batch.session_id,
-        batch_seq=batch.batch_seq,
-        last_batch=batch.last_of_lane,
-        rows_sent=len(batch.rows),
-        bytes_sent=sum(len(row) for _, row in batch.rows) + len(batch.rows) + 1,
-        status=SyncBatch.Status.SENDING,
-    )
-    _bookkeeping(context, started)
-    return record.pk
-
-
-def _batch_record_outcome(context: RunContext, operation: str, outcome: Outcome) -> None:
-    started = time.monotonic()
-    batch, now = outcome.batch, timezone.now()
-    duration_ms = int(outcome.duration * 1000)
-    with transaction.atomic():
-        if outcome.result is not None:
-            result = outcome.result
-            SyncBatch.objects.filter(pk=batch.record_id).update(
-                status=SyncBatch.Status.CONFIRMED,
-                num_received=result.num_received,
-                num_invalid_entries=result.num_invalid_entries,
-                invalid_entry_samples=_samples_without_values(result.invalid_entry_samples),
-                http_status=result.http_status,
-                fbtrace_id=result.fbtrace_id or "",
-                attempts=result.attempts,
-                duration_ms=duration_ms,
-                finished_at=now,
-            )
-            run_updates = {"batches_done": _F("batches_done") + 1, "rows_invalid": _F("rows_invalid") +
-                           result.num_invalid_entries}
-            if operation == "remove":
-                ledger.ledger_rows_removed(
-                    job_id=context.job.pk, batch_id=batch.record_id, row_hashes=[h for h, _ in batch.rows], at=now
-                )
-                run_updates["rows_removed"] = _F("rows_removed") + len(batch.rows)
-            else:
-                if operation == "replace" and not context.replace_wiped:
-                    # The session's first batch wiped the audience at Facebook.
-                    ledger.ledger_all_removed(job_id=context.job.pk, batch_id=batch.record_id, at=now)
-                    context.replace_wiped = True
-                ledger.ledger_rows_added(job_id=context.job.pk, batch_id=batch.record_id, rows=batch.rows, at=now)
-                run_updates["rows_added"] = _F("rows_added") + len(batch.rows)
-        else:
-            error = outcome.error
-            SyncBatch.objects.filter(pk=batch.record_id).update(
-                status=SyncBatch.Status.FAILED,
-                http_status=error.http_status,
-                fbtrace_id=error.fbtrace_id or "",
-                attempts=error.attempts,
-                duration_ms=duration_ms,
-                error_code=error.kind,
-                error_message=str(error)[:2000],
-                error_fix=("Split in two and sent again." if error.kind == "payload_too_large" else error.fix),
-                finished_at=now,
-            )
-            run_updates = {}
-        SyncRun.objects.filter(pk=context.run.pk).update(
-            heartbeat_at=now, graph_calls=context.graph_calls(), **run_updates
-        )
-    context.gate.flush()
-    _bookkeeping(context, started)
-
-
-def _F(name: str):
-    from django.db.models import F
-
-    return F(name)
-
-
-def _samples_without_values(samples: dict) -> dict:
-    """Facebook's invalid-entry samples can echo what we sent: keep the reasons and counts only."""
-    cleaned: dict = {}
-    for key, value in list(samples.items())[:20]:
-        if isinstance(value, (int, float)):
-            cleaned[str(key)[:100]] = value
-        elif isinstance(value, list):
-            cleaned[str(key)[:100]] = len(value)
-        else:
-            cleaned[str(key)[:100]] = "sample withheld"
-    return cleaned
-
-
-def _bookkeeping(context: RunContext, started: float) -> None:
-    context.stage_seconds["bookkeeping"] = round(
-        context.stage_seconds.get("bookkeeping", 0.0) + time.monotonic() - started, 3
-    )
 
 
 def _raise_for_graph_error(context: RunContext, error: GraphError) -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
+from syncs.leases import runs_reap_stale
 from syncs.models import SyncJob, SyncRun
-from syncs.runner import runs_reap_stale, sync_run_execute
+from syncs.runner import sync_run_execute
 
 
 def sync_job_run_task(job_id: int, trigger: str = SyncRun.Trigger.MANUAL, user_id: int | None = None) -> dict:

@@ -111,15 +111,15 @@ def test_no_token_secret_email_or_phone_in_the_database_logs_batches_or_audit(wo
 
     # Drift, then the token dies mid-run: failed batches, a connection problem, audit events.
     amp_sandbox.sandbox_cohort_change(cohort=amp_cohort, percent=10)
-    original = runner._batch_record_outcome
+    original = runner.batch_record_outcome
 
     def revoke_after_one(context, operation, outcome):
         original(context, operation, outcome)
         fb_sandbox.sandbox_tokens_revoke(person=world.ready.person)
 
-    monkeypatch.setattr(runner, "_batch_record_outcome", revoke_after_one)
+    monkeypatch.setattr(runner, "batch_record_outcome", revoke_after_one)
     assert sync_run_execute(job_id=job.pk, trigger="manual").status == SyncRun.Status.STOPPED
-    monkeypatch.setattr(runner, "_batch_record_outcome", original)
+    monkeypatch.setattr(runner, "batch_record_outcome", original)
 
     admin = django_user_model.objects.create_user("ops", is_staff=True)
     tokens.append(fb_sandbox.sandbox_token_issue(person=world.ready.person))

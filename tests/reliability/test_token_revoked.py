@@ -40,7 +40,7 @@ def test_a_token_revoked_mid_run_stops_it_within_one_batch_and_the_connection_sh
     settings.SYNC_BATCH_MAX_ROWS = 400
     job, amp_cohort = world.amplitude_job(size=4_000)
     person = world.ready.person
-    original = runner._batch_record_outcome
+    original = runner.batch_record_outcome
     seen = {"confirmed": 0, "calls_before": None}
 
     def revoke_after_the_second_batch(context, operation, outcome):
@@ -55,9 +55,9 @@ def test_a_token_revoked_mid_run_stops_it_within_one_batch_and_the_connection_sh
             else:
                 fb_sandbox.sandbox_tokens_expire(person=person)
 
-    monkeypatch.setattr(runner, "_batch_record_outcome", revoke_after_the_second_batch)
+    monkeypatch.setattr(runner, "batch_record_outcome", revoke_after_the_second_batch)
     report = sync_run_execute(job_id=job.pk, trigger="manual")
-    monkeypatch.setattr(runner, "_batch_record_outcome", original)
+    monkeypatch.setattr(runner, "batch_record_outcome", original)
 
     calls_after = graph_calls[seen["calls_before"]:]
     run = SyncRun.objects.get(pk=report.run_id)

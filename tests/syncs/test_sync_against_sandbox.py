@@ -148,7 +148,7 @@ def test_a_run_stopped_after_batch_k_is_finished_by_the_next_attempt_without_los
 
     settings.SYNC_UPLOAD_CONCURRENCY = 1
     job, amp_cohort = world["job"], world["amp_cohort"]
-    original = runner._batch_record_outcome
+    original = runner.batch_record_outcome
     seen = {"outcomes": 0}
 
     def crash_after_first_batch(context, operation, outcome):
@@ -157,12 +157,12 @@ def test_a_run_stopped_after_batch_k_is_finished_by_the_next_attempt_without_los
         if seen["outcomes"] == 1:
             raise SimulatedCrash
 
-    monkeypatch.setattr(runner, "_batch_record_outcome", crash_after_first_batch)
+    monkeypatch.setattr(runner, "batch_record_outcome", crash_after_first_batch)
     with pytest.raises(SimulatedCrash):
         sync_run_execute(job_id=job.pk, trigger="manual")
     crashed = SyncRun.objects.get(job=job)
     assert crashed.status == "running" and crashed.rows_added == 10_000
-    monkeypatch.setattr(runner, "_batch_record_outcome", original)
+    monkeypatch.setattr(runner, "batch_record_outcome", original)
 
     # The dead worker's run is taken over at once (its process is gone: here, a fake pid).
     SyncRun.objects.filter(pk=crashed.pk).update(worker=f"{socket.gethostname()}:999999999")
@@ -183,15 +183,15 @@ def test_terms_revoked_mid_run_stops_it_holds_the_job_and_after_acceptance_the_n
 
     settings.SYNC_UPLOAD_CONCURRENCY = 1
     job, amp_cohort, ready = world["job"], world["amp_cohort"], world["ready"]
-    original = runner._batch_record_outcome
+    original = runner.batch_record_outcome
 
     def revoke_after_first_batch(context, operation, outcome):
         original(context, operation, outcome)
         fb_sandbox.sandbox_terms_set(ad_account_id=ready.act_id, accepted=False)
 
-    monkeypatch.setattr(runner, "_batch_record_outcome", revoke_after_first_batch)
+    monkeypatch.setattr(runner, "batch_record_outcome", revoke_after_first_batch)
     report = sync_run_execute(job_id=job.pk, trigger="manual")
-    monkeypatch.setattr(runner, "_batch_record_outcome", original)
+    monkeypatch.setattr(runner, "batch_record_outcome", original)
 
     assert report.status == "stopped"
     run = SyncRun.objects.get(pk=report.run_id)
