@@ -6,6 +6,10 @@ it is minted, and the database never holds it. Audience members are stored as on
 row twice is a no-op and removing an absent row is one too. (64 bits keep the unique
 index small enough for a million rows per audience to insert quickly; a collision
 among a million rows has a chance of about 3 in 100 million.)
+
+Like Meta, which answers an upload at once and processes it later, the sandbox only
+logs an accepted users/usersreplace call (`SandboxUploadLog`); the member table is
+brought up to date from the log when something reads it (`member_log`).
 """
 
 from __future__ import annotations
@@ -167,6 +171,11 @@ class SandboxAudience(models.Model):
     flagged = models.BooleanField(
         default=False, help_text="Integrity restriction (operation_status 471): uploads answer 1713230."
     )
+    # Counts of the member table, kept by `member_log` as it applies the upload log (a
+    # COUNT of the matched rows of a million-row audience would need an index of its own,
+    # which every insert would pay for). Valid once the log is applied.
+    rows_held = models.PositiveIntegerField(default=0, editable=False)
+    rows_matched = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = "custom audience"
@@ -177,7 +186,14 @@ class SandboxAudience(models.Model):
 
 
 class SandboxAudienceMember(models.Model):
-    audience = models.ForeignKey(SandboxAudience, on_delete=models.CASCADE, related_name="members")
+    """A row the audience holds, as of the last application of the upload log.
+
+    Read it through `selectors` (which apply the log first), not directly.
+    """
+
+    # No index of its own: the unique (audience, row_key) index serves every lookup by
+    # audience, and each extra index costs every inserted row.
+    audience = models.ForeignKey(SandboxAudience, on_delete=models.CASCADE, related_name="members", db_index=False)
     row_key = models.BigIntegerField(help_text="First 8 bytes of the SHA-256 of the row, as a signed integer.")
     matched = models.BooleanField(default=False)
     # The usersreplace session that last wrote the row: at the end of a replace, rows of
@@ -189,7 +205,6 @@ class SandboxAudienceMember(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["audience", "row_key"], name="sandbox_member_unique_key"),
         ]
-        indexes = [models.Index(fields=["audience", "matched"], name="sandbox_member_matched")]
 
     def __str__(self) -> str:
         return f"row {self.row_key} of audience {self.audience_id}"
@@ -223,6 +238,38 @@ class SandboxUploadSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} session {self.session_id}"
+
+
+class SandboxUploadLog(models.Model):
+    """One accepted users / usersreplace call, waiting to be applied to the member table.
+
+    Written in one INSERT once the call passed every check; `member_log` applies the
+    entries of an audience in id order and deletes them. The row keys are packed as
+    sorted 64-bit integers (`array("q").tobytes()`), split by whether they matched a
+    Facebook person of the population of `population_size` people.
+    """
+
+    audience = models.ForeignKey(SandboxAudience, on_delete=models.CASCADE, related_name="upload_log")
+    operation = models.CharField(max_length=10, choices=SandboxUploadSession.Operation.choices)
+    session_id = models.BigIntegerField(null=True, blank=True)
+    batch_seq = models.PositiveIntegerField(null=True, blank=True)
+    wipe_before = models.BooleanField(
+        default=False, help_text="The first batch of a replace: empty the audience first."
+    )
+    finish_after = models.BooleanField(
+        default=False, help_text="A replace session ended: then keep only the rows it sent."
+    )
+    population_size = models.PositiveIntegerField()
+    matched_keys = models.BinaryField()
+    unmatched_keys = models.BinaryField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "upload log entry"
+        verbose_name_plural = "upload log"
+
+    def __str__(self) -> str:
+        return f"{self.operation} call {self.pk} to audience {self.audience_id}"
 
 
 class SandboxFaultSwitch(models.Model):

@@ -22,8 +22,8 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any
 
+from integrations.sandbox import conf, matching
 from integrations.sandbox import graph_errors as refuse
-from integrations.sandbox import matching
 
 MAX_ROWS = 10_000
 HASHED_KEYS = frozenset(
@@ -47,6 +47,9 @@ class ParsedRows:
     num_received: int = 0
     num_invalid_entries: int = 0
     invalid_entry_samples: dict[str, str] = field(default_factory=dict)
+    # The population the rows were matched against: a row's match is a function of its
+    # values and this size alone.
+    population_size: int = 0
 
 
 def _json(value: Any, name: str) -> Any:
@@ -102,7 +105,8 @@ def parse_payload(raw_payload: Any) -> ParsedRows:
 
 def _keys_and_matches(parsed: ParsedRows, schema: list[str], rows: list[list[str]]) -> None:
     """The hot loop (10,000 rows a call): one key per row, and whether it matches a Facebook person."""
-    index = matching.facebook_keys()
+    parsed.population_size = conf.population_size()
+    index = matching.facebook_keys(parsed.population_size)
     order = sorted(range(len(schema)), key=schema.__getitem__)
     prefixes = [f"{key}=" for key in schema]
     # Same canonical form as `row_key`: with every value present (the usual row) one

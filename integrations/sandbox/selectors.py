@@ -1,10 +1,15 @@
-"""Reads of the sandbox's state: audience sizes the way Meta reports them, membership digests."""
+"""Reads of the sandbox's state: audience sizes the way Meta reports them, membership digests.
+
+Reads of an audience's members first apply its logged uploads (`member_log.members_settle`),
+so every answer is what applying each call as it arrived would give.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from integrations.sandbox.member_log import members_settle
 from integrations.sandbox.models import SandboxAudience, SandboxAudienceMember, SandboxUploadSession
 from integrations.sandbox.rows import membership_digest, row_key
 
@@ -37,8 +42,10 @@ class AudienceSize:
 
 
 def audience_size(*, audience: SandboxAudience) -> AudienceSize:
-    members = SandboxAudienceMember.objects.filter(audience=audience)
-    return AudienceSize(rows=members.count(), matched=members.filter(matched=True).count())
+    members_settle(audience_pk=audience.pk)
+    counts = SandboxAudience.objects.filter(pk=audience.pk).values_list("rows_held", "rows_matched").first()
+    rows, matched = counts or (0, 0)
+    return AudienceSize(rows=rows, matched=matched)
 
 
 def audience_has_open_session(*, audience: SandboxAudience) -> bool:
@@ -55,6 +62,7 @@ def audience_rows_digest(rows: Iterable[Sequence[str]], *, schema: Sequence[str]
 
 def audience_stored_digest(*, audience: SandboxAudience) -> tuple[int, str]:
     """(rows held, SHA-256 over the sorted stored row keys), streamed from the database."""
+    members_settle(audience_pk=audience.pk)
     count = 0
 
     def counted(keys: Iterable[int]) -> Iterable[int]:
@@ -71,3 +79,9 @@ def audience_stored_digest(*, audience: SandboxAudience) -> tuple[int, str]:
     )
     digest = membership_digest(counted(keys))
     return count, digest
+
+
+def audience_row_keys(*, audience: SandboxAudience) -> set[int]:
+    """The row keys the audience holds (`rows.row_key` of each row), for checks of its exact membership."""
+    members_settle(audience_pk=audience.pk)
+    return set(SandboxAudienceMember.objects.filter(audience=audience).values_list("row_key", flat=True))

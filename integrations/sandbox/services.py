@@ -5,18 +5,17 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from itertools import chain
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integrations.sandbox import graph_errors as refuse
+from integrations.sandbox import member_log
 from integrations.sandbox.models import (
     SandboxAdAccount,
     SandboxAdAccountRole,
     SandboxAudience,
-    SandboxAudienceMember,
     SandboxBusiness,
     SandboxFaultSwitch,
     SandboxPerson,
@@ -325,22 +324,25 @@ def _session_step(*, audience: SandboxAudience, operation: str, spec: dict[str, 
 def members_upload(
     *, audience: SandboxAudience, operation: str, parsed: ParsedRows, session_spec: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """Apply one users / usersreplace request; returns Meta's answer."""
-    _sqlite_tune_for_bulk_writes()
+    """Accept one users / usersreplace request (its rows are logged, applied on read); Meta's answer."""
+    member_log.sqlite_tune_for_bulk_writes()
     with transaction.atomic():
+        # Written first, the audience row is locked until the commit: uploads to one
+        # audience commit in the order of their log ids, which is the order they are
+        # applied in (PostgreSQL hands out ids before the commit).
+        SandboxAudience.objects.filter(pk=audience.pk).update(updated_at=timezone.now())
         step = _session_step(audience=audience, operation=operation, spec=session_spec)
-        replace_tag = session_spec["session_id"] if operation == Operation.REPLACE else None
-        if operation == Operation.REPLACE and step.is_first:
-            SandboxAudienceMember.objects.filter(audience=audience).delete()
-        if operation == Operation.REMOVE:
-            _rows_delete(audience.pk, parsed.keys)
-        else:
-            _rows_insert(audience.pk, parsed.keys, parsed.matched, replace_tag)
         if step.session is not None:
             _session_record(step, parsed, session_spec)
-            if operation == Operation.REPLACE and step.session.closed:
-                _replace_finish(audience, replace_tag)
-        SandboxAudience.objects.filter(pk=audience.pk).update(updated_at=timezone.now())
+        replace = operation == Operation.REPLACE
+        member_log.log_append(
+            audience_pk=audience.pk,
+            operation=operation,
+            parsed=parsed,
+            session_spec=session_spec,
+            wipe_before=replace and step.is_first,
+            finish_after=replace and step.session is not None and step.session.closed,
+        )
     answer: dict[str, Any] = {
         "audience_id": audience.fb_id,
         "num_received": parsed.num_received,
@@ -364,75 +366,3 @@ def _session_record(step: SessionStep, parsed: ParsedRows, spec: dict[str, Any] 
         session.closed = True
         session.ended_at = timezone.now()
     session.save()
-
-
-def _replace_finish(audience: SandboxAudience, session_id: int | None) -> None:
-    """A finished replace keeps only the rows its own session sent."""
-    stale = SandboxAudienceMember.objects.filter(audience=audience).exclude(replace_session_id=session_id)
-    stale.delete()
-
-
-_TABLE = SandboxAudienceMember._meta.db_table
-# On SQLite, 10,000 random keys touch most pages of the unique index; a larger page cache
-# and rarer WAL checkpoints (each one fsyncs) make a 10,000-row call about 40% faster.
-# Both settings last for this connection only.
-_SQLITE_PRAGMAS = ("PRAGMA cache_size = -65536", "PRAGMA wal_autocheckpoint = 20000")
-
-
-def _sqlite_tune_for_bulk_writes() -> None:
-    if connection.vendor != "sqlite" or connection.in_atomic_block:
-        return
-    with connection.cursor() as cursor:
-        for pragma in _SQLITE_PRAGMAS:
-            cursor.execute(pragma)
-
-
-# Rows per statement on SQLite: two parameters each, far below its 32,766.
-_SQLITE_VALUES_ROWS = 2_000
-
-
-def _rows_insert(audience_pk: int, keys: list[int], matched: list[bool], replace_tag: int | None) -> None:
-    if not keys:
-        return
-    conflict = (
-        "DO UPDATE SET replace_session_id = excluded.replace_session_id" if replace_tag is not None else "DO NOTHING"
-    )
-    # Raw SQL, the audience and the session bound once per statement and the (key, matched)
-    # pairs as one VALUES list or two arrays: a 10,000-row call costs a few statements
-    # instead of 10,000 (bulk_create is ten times slower still). The unique (audience,
-    # row_key) constraint makes a row added twice a no-op. Sorted by key, the inserts walk
-    # the unique index in order instead of jumping around it.
-    rows = sorted(zip(keys, matched, strict=True))
-    tag = "NULL" if replace_tag is None else "%s"
-    fixed = [audience_pk] if replace_tag is None else [audience_pk, replace_tag]
-    insert = f"INSERT INTO {_TABLE} (audience_id, replace_session_id, row_key, matched)"
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"{insert} SELECT %s, {tag}, v.k, v.m FROM unnest(%s::bigint[], %s::boolean[]) AS v(k, m) "  # noqa: S608
-                f"ON CONFLICT (audience_id, row_key) {conflict}",
-                [*fixed, [key for key, _ in rows], [flag for _, flag in rows]],
-            )
-            return
-        for start in range(0, len(rows), _SQLITE_VALUES_ROWS):
-            part = rows[start : start + _SQLITE_VALUES_ROWS]
-            # "WHERE true": SQLite would otherwise read ON CONFLICT as part of a join.
-            cursor.execute(
-                f"{insert} SELECT %s, {tag}, column1, column2 FROM (VALUES {','.join(['(%s,%s)'] * len(part))}) "  # noqa: S608
-                f"WHERE true ON CONFLICT (audience_id, row_key) {conflict}",
-                [*fixed, *chain.from_iterable(part)],
-            )
-
-
-def _rows_delete(audience_pk: int, keys: list[int]) -> None:
-    if not keys:
-        return
-    ordered = sorted(keys)
-    delete = f"DELETE FROM {_TABLE} WHERE audience_id = %s AND row_key "  # noqa: S608 - table name is ours
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(delete + "= ANY(%s::bigint[])", [audience_pk, ordered])
-            return
-        for start in range(0, len(ordered), _SQLITE_VALUES_ROWS):
-            part = ordered[start : start + _SQLITE_VALUES_ROWS]
-            cursor.execute(delete + f"IN ({','.join(['%s'] * len(part))})", [audience_pk, *part])

@@ -10,7 +10,7 @@ import requests
 from integrations.facebook import errors
 from integrations.facebook.results import UploadSession
 from integrations.facebook.retry import RetryPolicy
-from integrations.sandbox import faults, services
+from integrations.sandbox import faults, selectors, services
 from integrations.sandbox.models import SandboxAudience
 from tests.integrations.sandbox.conftest import SCHEMA, Sandbox, population_rows
 
@@ -92,7 +92,7 @@ def test_a_held_back_answer_times_out_but_the_resent_batch_is_not_doubled(sandbo
     switch.delete()
     result = client.users_add(audience_id, schema=SCHEMA, rows=rows, session=UploadSession(5, 1, True))
     assert result.num_received == 100
-    assert SandboxAudience.objects.get(fb_id=audience_id).members.count() == 100
+    assert selectors.audience_stored_digest(audience=SandboxAudience.objects.get(fb_id=audience_id))[0] == 100
     assert faults.faults_for(None) == faults.NO_FAULTS
 
 
