@@ -80,3 +80,13 @@ def make_world(db):
         return world
 
     return make
+
+
+@pytest.fixture(scope="session")
+def live_server(django_db_setup, live_server):
+    """pytest-django's live server, stopped before the test database is dropped.
+
+    Without the dependency, the session's teardown may drop the database first, while the
+    server's thread still holds a PostgreSQL session on it.
+    """
+    return live_server
