@@ -102,9 +102,12 @@ class SyncJobAdmin(ProjectScopedAdmin):
     list_filter = ["status", "cadence", "enabled", "cohort__project"]
     list_select_related = ["cohort", "connection", "connection__project"]
     search_fields = ["audience_name", "audience_id", "cohort__name"]
-    fields = ["cohort", "connection", "audience_name", "audience_id", "cadence", "cron_expression", "mode",
-              "enabled", "status", "status_reason", "status_fix", "audience_size", "last_run_at", "last_success_at",
-              "next_run_at", "created_by"]
+    fieldsets = [
+        ("What is synced where", {"fields": ["cohort", "connection", "audience_name", "audience_id", "mode"]}),
+        ("When", {"fields": ["cadence", "cron_expression", "enabled", "last_run_at", "last_success_at",
+                             "next_run_at"]}),
+        ("State", {"fields": ["status", "status_reason", "status_fix", "audience_size", "created_by"]}),
+    ]
     readonly_fields = [
         "cohort",
         "connection",
