@@ -7,6 +7,9 @@ from integrations.login_throttle import ThrottledAdminAuthenticationForm
 
 # Failed admin logins are throttled per username and per address (integrations/login_throttle.py).
 admin.site.login_form = ThrottledAdminAuthenticationForm
+admin.site.site_header = "Cohort sync: Amplitude cohorts to Facebook audiences"
+admin.site.site_title = "Cohort sync"
+admin.site.index_title = "Projects, cohorts and syncs"
 
 urlpatterns = [
     path("accounts/", include("allauth.urls")),
