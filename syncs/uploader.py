@@ -152,10 +152,19 @@ class Uploader:
         feed = _LookAhead(batches, lanes=len(self.lanes))
         in_flight: dict[Future, Lane] = {}
         stop_error: GraphError | None = None
+        unrecorded: list[Outcome] = []
         with ThreadPoolExecutor(max_workers=len(self.lanes), thread_name_prefix=f"upload-{self.operation}") as pool:
             while True:
-                if stop_error is None and not self.should_stop():
-                    self._dispatch(pool, in_flight, feed)
+                try:
+                    if stop_error is None and not self.should_stop():
+                        self._dispatch(pool, in_flight, feed)
+                finally:
+                    # Outcomes are recorded (tens of milliseconds each) after the freed lanes
+                    # got their next batch, so a lane waits only for its batch to be read;
+                    # they are recorded even if reading the next batch failed.
+                    for outcome in unrecorded:
+                        self.on_outcome(outcome)
+                    unrecorded.clear()
                 if not in_flight:
                     # Every lane is idle and nothing more may (or can) be dispatched.
                     break
@@ -174,7 +183,7 @@ class Uploader:
                         lane.next_seq = outcome.batch.batch_seq or lane.next_seq
                     elif error is not None and stop_error is None:
                         stop_error = error
-                    self.on_outcome(outcome)
+                    unrecorded.append(outcome)
         if stop_error is not None:
             raise UploadStopped(stop_error)
 

@@ -183,15 +183,16 @@ def test_terms_revoked_mid_run_stops_it_holds_the_job_and_after_acceptance_the_n
 
     settings.SYNC_UPLOAD_CONCURRENCY = 1
     job, amp_cohort, ready = world["job"], world["amp_cohort"], world["ready"]
-    original = runner.batch_record_outcome
+    original = runner.batch_record_sending
 
-    def revoke_after_first_batch(context, operation, outcome):
-        original(context, operation, outcome)
-        fb_sandbox.sandbox_terms_set(ad_account_id=ready.act_id, accepted=False)
+    def revoke_before_second_batch(context, operation, batch):
+        if context.sequence == 1:  # the first batch went out; the person withdraws the Terms now
+            fb_sandbox.sandbox_terms_set(ad_account_id=ready.act_id, accepted=False)
+        return original(context, operation, batch)
 
-    monkeypatch.setattr(runner, "batch_record_outcome", revoke_after_first_batch)
+    monkeypatch.setattr(runner, "batch_record_sending", revoke_before_second_batch)
     report = sync_run_execute(job_id=job.pk, trigger="manual")
-    monkeypatch.setattr(runner, "batch_record_outcome", original)
+    monkeypatch.setattr(runner, "batch_record_sending", original)
 
     assert report.status == "stopped"
     run = SyncRun.objects.get(pk=report.run_id)
