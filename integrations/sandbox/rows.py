@@ -111,8 +111,8 @@ def _keys_and_matches(parsed: ParsedRows, schema: list[str], rows: list[list[str
 
     Rows holding every value (the usual request) are done in bulk: one %-format per row
     builds the canonical form `row_key` defines, the digests are read as one array, and
-    the hashed match keys are decoded from hex in one call. Rows with empty values, and
-    every MADID, take the general path row by row.
+    the hashed match keys are decoded from hex in one call. Rows with empty values take
+    the general path row by row, as do MADIDs (hashed here before the lookup).
     """
     parsed.population_size = conf.population_size()
     index = matching.facebook_keys(parsed.population_size)
@@ -221,7 +221,7 @@ _HEX_DIGITS = b"0123456789abcdef"
 
 
 def _column_check(key: str, column: list[str]) -> None:
-    """Refuse the request at the first value that breaks the key's rule (one regex per column when all is well)."""
+    """Refuse the request at the first value that breaks the key's rule (one pass per column when all is well)."""
     present = list(filter(None, column))
     if key in HASHED_KEYS:
         joined = "".join(present)
