@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -48,6 +49,10 @@ def chromium(live_server, monkeypatch):
             yield browser
         finally:
             browser.close()
+            # While Playwright's loop runs, Django keeps the test's own ORM connection per
+            # context, not per thread: close it here, in that context, or its PostgreSQL
+            # session outlives the test and blocks dropping the test database.
+            connections.close_all()
 
 
 @pytest.fixture
