@@ -162,30 +162,36 @@ class Uploader:
                     # Outcomes are recorded (tens of milliseconds each) after the freed lanes
                     # got their next batch, so a lane waits only for its batch to be read;
                     # they are recorded even if reading the next batch failed.
-                    for outcome in unrecorded:
-                        self.on_outcome(outcome)
-                    unrecorded.clear()
+                    self._record(unrecorded)
                 if not in_flight:
                     # Every lane is idle and nothing more may (or can) be dispatched.
                     break
                 done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-                for future in done:
-                    lane = in_flight.pop(future)
-                    lane.busy = False
-                    outcome: Outcome = future.result()
-                    error = outcome.error
-                    if isinstance(error, PayloadTooLarge) and len(outcome.batch.rows) > 1:
-                        # Meta refused the size: the same lane resends it as two halves,
-                        # next in its session, before any new batch.
-                        first, second = outcome.batch.halves()
-                        lane.pending.extend([first, second])
-                        # Facebook did not take the refused batch: its place in the session is free.
-                        lane.next_seq = outcome.batch.batch_seq or lane.next_seq
-                    elif error is not None and stop_error is None:
-                        stop_error = error
-                    unrecorded.append(outcome)
+                try:
+                    for future in done:
+                        lane = in_flight.pop(future)
+                        lane.busy = False
+                        outcome: Outcome = future.result()
+                        error = outcome.error
+                        if isinstance(error, PayloadTooLarge) and len(outcome.batch.rows) > 1:
+                            # Meta refused the size: the same lane resends it as two halves,
+                            # next in its session, before any new batch.
+                            first, second = outcome.batch.halves()
+                            lane.pending.extend([first, second])
+                            # Facebook did not take the refused batch: its place in the session is free.
+                            lane.next_seq = outcome.batch.batch_seq or lane.next_seq
+                        elif error is not None and stop_error is None:
+                            stop_error = error
+                        unrecorded.append(outcome)
+                except BaseException:  # a lane failed outside Graph's errors: keep what the others brought
+                    self._record(unrecorded)
+                    raise
         if stop_error is not None:
             raise UploadStopped(stop_error)
+
+    def _record(self, outcomes: list[Outcome]) -> None:
+        while outcomes:
+            self.on_outcome(outcomes.pop(0))
 
     def _dispatch(self, pool: ThreadPoolExecutor, in_flight: dict, feed: _LookAhead) -> None:
         for lane in self.lanes:
