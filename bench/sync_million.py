@@ -663,23 +663,14 @@ def step_verify(amplitude_cohort_id: str, audience_id: str) -> None:
     _django()
     from integrations.facebook.match_keys import encode_rows
     from integrations.sandbox.amplitude import services as amp
-    from integrations.sandbox.amplitude.membership import email_variant, member_indexes
+    from integrations.sandbox.amplitude.exports import member_properties
     from integrations.sandbox.amplitude.models import SandboxCohort
     from integrations.sandbox.models import SandboxAudience
-    from integrations.sandbox.population import amplitude_properties, person
     from integrations.sandbox.selectors import audience_rows_digest, audience_stored_digest
 
     cohort = SandboxCohort.objects.get(cohort_id=amplitude_cohort_id)
     shape = amp.cohort_shape(cohort)
-    raw_rows = []
-    for index, position in member_indexes(shape):
-        someone = person(index)
-        props = amplitude_properties(someone)
-        variant = email_variant(shape, position) if shape.email_windows else 0
-        if variant:  # as the sandbox's export writes a changed email: from the clean address
-            local, _, domain = someone.email.partition("@")
-            props["email"] = f"{local}.v{variant}@{domain}"
-        raw_rows.append([props["email"], props["phone"]])
+    raw_rows = [[props["email"], props["phone"]] for _, props in member_properties(shape)]
     encoded = encode_rows(SCHEMA, raw_rows, default_country="US").rows
     expected = (len({tuple(row) for row in encoded}), audience_rows_digest(encoded, schema=SCHEMA))
     held = audience_stored_digest(audience=SandboxAudience.objects.get(fb_id=audience_id))

@@ -507,20 +507,11 @@ def expected_rows(world: World) -> list[list[str]]:
     """The cohort's members as they must be uploaded: Amplitude sandbox membership -> population."""
     from integrations.facebook.match_keys import encode_rows
     from integrations.sandbox.amplitude import services as amp_sandbox
-    from integrations.sandbox.amplitude.membership import email_variant, member_indexes
+    from integrations.sandbox.amplitude.exports import member_properties
     from integrations.sandbox.amplitude.models import SandboxCohort
-    from integrations.sandbox.population import amplitude_properties, person
 
     shape = amp_sandbox.cohort_shape(SandboxCohort.objects.get(pk=world.amp_cohort_pk))
-    raw = []
-    for index, position in member_indexes(shape):
-        someone = person(index)
-        props = amplitude_properties(someone)
-        variant = email_variant(shape, position) if shape.email_windows else 0
-        if variant:
-            local, _, domain = someone.email.partition("@")
-            props["email"] = f"{local}.v{variant}@{domain}"
-        raw.append([props["email"], props["phone"]])
+    raw = [[props["email"], props["phone"]] for _, props in member_properties(shape)]
     return encode_rows(SCHEMA, raw, default_country="US").rows
 
 

@@ -17,9 +17,8 @@ from integrations.facebook.match_keys import encode_rows
 from integrations.models import FacebookConnection, KeyMapping, Project
 from integrations.sandbox import services as fb_sandbox
 from integrations.sandbox.amplitude import services as amp_sandbox
-from integrations.sandbox.amplitude.membership import email_variant, member_indexes
+from integrations.sandbox.amplitude.exports import member_properties
 from integrations.sandbox.models import SandboxAudience
-from integrations.sandbox.population import amplitude_properties, person
 from integrations.sandbox.selectors import audience_rows_digest, audience_stored_digest
 from syncs.models import SyncJob
 from syncs.services import SyncJobSpec, sync_job_create
@@ -49,15 +48,7 @@ def raw_members(amp_cohort) -> list[list[str]]:
     """The cohort's (email, phone) as Amplitude exports them, from the shared population."""
     amp_cohort.refresh_from_db()
     shape = amp_sandbox.cohort_shape(amp_cohort)
-    rows = []
-    for index, position in member_indexes(shape):
-        props = amplitude_properties(person(index))
-        variant = email_variant(shape, position) if shape.email_windows else 0
-        if variant:
-            local, _, domain = person(index).email.partition("@")
-            props["email"] = f"{local}.v{variant}@{domain}"
-        rows.append([props["email"], props["phone"]])
-    return rows
+    return [[props["email"], props["phone"]] for _, props in member_properties(shape)]
 
 
 def expected_digest(amp_cohort) -> tuple[int, str]:

@@ -20,9 +20,8 @@ from integrations.facebook.match_keys import encode_rows
 from integrations.models import FacebookConnection, KeyMapping, Project
 from integrations.sandbox import services as fb_sandbox
 from integrations.sandbox.amplitude import services as amp_sandbox
-from integrations.sandbox.amplitude.membership import email_variant, member_indexes
+from integrations.sandbox.amplitude.exports import member_properties
 from integrations.sandbox.models import SandboxAudience
-from integrations.sandbox.population import amplitude_properties, person
 from integrations.sandbox.selectors import audience_rows_digest, audience_stored_digest
 from syncs.models import AudienceMember, SyncBatch, SyncJob, SyncRun
 from syncs.runner import sync_run_execute
@@ -37,15 +36,7 @@ def expected_digest(amp_cohort) -> tuple[int, str]:
     """What the audience must hold: the cohort's members as the engine should upload them."""
     amp_cohort.refresh_from_db()
     shape = amp_sandbox.cohort_shape(amp_cohort)
-    raw_rows = []
-    for index, position in member_indexes(shape):
-        someone = person(index)
-        props = amplitude_properties(someone)
-        variant = email_variant(shape, position) if shape.email_windows else 0
-        if variant:
-            local, _, domain = someone.email.partition("@")
-            props["email"] = f"{local}.v{variant}@{domain}"
-        raw_rows.append([props["email"], props["phone"]])
+    raw_rows = [[props["email"], props["phone"]] for _, props in member_properties(shape)]
     encoded = encode_rows(SCHEMA, raw_rows, default_country="US").rows
     unique = {tuple(row) for row in encoded}
     return len(unique), audience_rows_digest(encoded, schema=SCHEMA)

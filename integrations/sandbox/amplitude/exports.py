@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -96,25 +97,37 @@ def _write_safely(file_name: str, shape: CohortShape, prop_keys: list[str]) -> N
         logger.exception("The sandbox could not write cohort file %s", file_name)
 
 
+def member_properties(shape: CohortShape) -> Iterator[tuple[population.Person, dict[str, str]]]:
+    """Each member of the cohort, in its order, with the user properties its export carries.
+
+    A member inside the cohort's email windows has changed email that many times: the
+    export reads `local.v<n>@domain` for them. Checks that compute what an audience must
+    hold from the population read the members here, as the export writes them.
+    """
+    for index, position in member_indexes(shape):
+        someone = population.person(index)
+        props = population.amplitude_properties(someone)
+        variant = email_variant(shape, position) if shape.email_windows else 0
+        if variant:
+            local, _, domain = someone.email.partition("@")
+            props["email"] = f"{local}.v{variant}@{domain}"
+        yield someone, props
+
+
 def export_write(path: Path, *, shape: CohortShape, prop_keys: list[str]) -> None:
     """Write the gzip CSV atomically (a reader never sees half a file)."""
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-    person = population.person
-    properties_of = population.amplitude_properties
+    if prop_keys:
+        members = member_properties(shape)
+    else:  # ids only: the properties are not worked out
+        members = ((population.person(index), {}) for index, _ in member_indexes(shape))
     try:
         with gzip.open(partial, "wt", encoding="utf-8", newline="", compresslevel=1) as out:
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(["amplitude_id", "user_id", *prop_keys])
             rows = []
-            for index, position in member_indexes(shape):
-                someone = person(index)
-                props = properties_of(someone) if prop_keys else {}
-                if shape.email_windows and "email" in props:
-                    variant = email_variant(shape, position)
-                    if variant:
-                        local, _, domain = someone.email.partition("@")
-                        props["email"] = f"{local}.v{variant}@{domain}"
-                user_id = "" if is_anonymous(index) else someone.user_id
+            for someone, props in members:
+                user_id = "" if is_anonymous(someone.index) else someone.user_id
                 rows.append([someone.amplitude_id, user_id, *[props.get(key, "") for key in prop_keys]])
                 if len(rows) >= 5000:
                     writer.writerows(rows)
