@@ -8,6 +8,7 @@ the process keeps settings.ROOT_URLCONF untouched (tests can run it in a thread)
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from typing import Any
 
@@ -42,6 +43,16 @@ class SandboxServer(ThreadedWSGIServer):
     daemon_threads = True
     # Benchmarks open several connections at once; the default backlog of 5 drops some.
     request_queue_size = 64
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, client_address = super().get_request()
+        if connection.family in (socket.AF_INET, socket.AF_INET6):
+            # wsgiref writes the status line, the headers and the body in separate small
+            # sends; with Nagle's algorithm on, the second one waits for the client's
+            # delayed ACK (40 ms on Linux) before leaving: 40 ms added to every answer, as
+            # much as the whole work of a 10,000-row upload. Facebook answers do not wait.
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection, client_address
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         if not self.connections_override:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +18,7 @@ import config.urls
 from integrations.facebook.client import GraphClient
 from integrations.facebook.results import UploadSession
 from integrations.sandbox import selectors, services
-from integrations.sandbox.server import sandbox_server_in_thread
+from integrations.sandbox.server import sandbox_server, sandbox_server_in_thread
 from tests.integrations.sandbox.conftest import SCHEMA, Sandbox, population_rows
 
 
@@ -143,3 +144,19 @@ def test_the_admin_shows_the_sandbox_switches(admin_client) -> None:
         response = admin_client.get(f"/admin/sandbox/{page}/")
         assert response.status_code == 200, page
     assert "no Business Manager" in admin_client.get("/admin/sandbox/sandboxadaccount/").content.decode()
+
+
+def test_the_server_sends_its_answers_without_waiting_for_the_clients_acknowledgement() -> None:
+    # wsgiref writes an answer in several small sends: with Nagle's algorithm left on, every
+    # answer after the first on a kept-alive connection stalled 40 ms on the client's delayed ACK.
+    server = sandbox_server(port=0)
+    try:
+        client = socket.create_connection(("127.0.0.1", server.server_port), timeout=5)
+        accepted, _ = server.get_request()
+        try:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        finally:
+            accepted.close()
+            client.close()
+    finally:
+        server.server_close()
