@@ -21,6 +21,7 @@ from cohorts.models import Cohort, CohortMember
 from integrations.models import FacebookConnection, KeyMapping
 from syncs.models import AudienceMember, SyncBatch, SyncJob, SyncRun
 from syncs.runner import sync_run_execute
+from syncs.services import sync_job_delete
 
 pytestmark = pytest.mark.django_db
 
@@ -156,6 +157,23 @@ def test_later_runs_send_only_who_left_and_who_joined(job, fb):
     assert fb.members == expected
     left = AudienceMember.objects.get(job=job, row=row_serialize([digest("person0@example.com")])[0])
     assert left.present is False and left.removed_batch_id is not None
+
+
+def test_the_ledger_names_the_batches_that_added_and_removed_a_row_and_goes_with_its_job(job, fb):
+    set_cohort(job, emails(0, 300))
+    sync_run_execute(job_id=job.pk, trigger="manual")
+    set_cohort(job, emails(1, 300))
+    sync_run_execute(job_id=job.pk, trigger="manual")
+
+    left = AudienceMember.objects.get(job=job, row=row_serialize([digest("person0@example.com")])[0])
+    added, removed = SyncBatch.objects.get(pk=left.added_batch_id), SyncBatch.objects.get(pk=left.removed_batch_id)
+    assert (added.operation, removed.operation) == ("add", "remove")
+    assert added.run_id != removed.run_id
+
+    sync_job_delete(job=job, delete_audience=False)
+
+    assert not AudienceMember.objects.exists()
+    assert not SyncBatch.objects.exists() and not SyncRun.objects.exists()
 
 
 def test_nothing_changed_means_no_upload_call(job, fb):
