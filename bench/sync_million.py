@@ -3,11 +3,13 @@
     python bench/sync_million.py [--members 1000000] [--database sqlite|postgres]
                                  [--sandbox-database separate|shared] [--concurrency 4]
                                  [--scenarios first,changed1,changed10,latency1,latency]
-                                 [--latency-ms 200] [--profile py-spy] [--json FILE] [--no-verify]
+                                 [--latency-ms 200] [--sandbox-payload-workers 2] [--profile py-spy]
+                                 [--json FILE] [--no-verify]
 
 Three processes, as in production: this script only orchestrates; the sandbox (the local
 Facebook and Amplitude, `manage.py run_sandbox`) runs in its own process with its own
-database (or the worker's, with `--sandbox-database shared`); every sync runs in a fresh
+database (or the worker's, with `--sandbox-database shared`), its upload bodies checked by
+`--sandbox-payload-workers` processes as Facebook serves concurrent calls; every sync runs in a fresh
 worker process that calls `syncs.runner.sync_run_execute` and reports its own peak
 resident memory (VmHWM), so neither the sandbox nor this script counts in it.
 
@@ -66,6 +68,7 @@ class Setup:
     database: str  # sqlite | postgres
     sandbox_database: str  # separate (its own SQLite file) | shared (the worker's database)
     concurrency: int | None  # None: the settings' default
+    payload_workers: int = 0  # run_sandbox --payload-workers
     port: int = 0
 
     def db_url(self, who: str) -> str:
@@ -161,7 +164,8 @@ class SandboxServer:
     """`manage.py run_sandbox --port 0` in its own process (optionally under py-spy)."""
 
     def __init__(self, setup: Setup, *, profile: Path | None = None, **env: str) -> None:
-        command = [PYTHON, "manage.py", "run_sandbox", "--port", "0", "--no-migrate"]
+        command = [PYTHON, "manage.py", "run_sandbox", "--port", "0", "--no-migrate",
+                   "--payload-workers", str(setup.payload_workers)]
         if profile is not None:
             command = [py_spy(), "record", "--format", "raw", "--rate", "100", "--output", str(profile), "--",
                        *command]
@@ -322,7 +326,7 @@ def scenarios_run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     setup = Setup(workdir=workdir, database=args.database, sandbox_database=args.sandbox_database,
-                  concurrency=args.concurrency)
+                  concurrency=args.concurrency, payload_workers=args.sandbox_payload_workers)
     wanted = [name.strip() for name in args.scenarios.split(",") if name.strip()]
     machine_print(setup)
     started = time.monotonic()
@@ -378,6 +382,7 @@ def scenarios_run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine_facts(),
         "database": setup.database,
         "sandbox_database": setup.sandbox_database,
+        "sandbox_payload_workers": setup.payload_workers,
         "members": args.members,
         "concurrency": setup.concurrency,
         "latency_ms": args.latency_ms,
@@ -435,7 +440,8 @@ def machine_print(setup: Setup) -> None:
     print(f"machine: nproc {facts['nproc']} ({facts['cpu']}), {facts['memory_gib']} GiB, Python {facts['python']}, "
           f"load average {facts['load_average']}")
     lanes = setup.concurrency or "the settings' default"
-    print(f"database: worker on {db}; the sandbox on {where}; upload lanes: {lanes}")
+    print(f"database: worker on {db}; the sandbox on {where}, {setup.payload_workers} payload worker(s); "
+          f"upload lanes: {lanes}")
 
 
 def profile_summary(path: Path, top: int = 14) -> str:
@@ -696,6 +702,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=None,
                         help="upload lanes (default: settings.SYNC_UPLOAD_CONCURRENCY's default)")
     parser.add_argument("--scenarios", default="first,changed1,changed10,latency1,latency")
+    parser.add_argument("--sandbox-payload-workers", type=int, default=2,
+                        help="run_sandbox --payload-workers: processes checking upload bodies in parallel, as "
+                             "Facebook serves concurrent calls (0: the request threads, one at a time)")
     parser.add_argument("--latency-ms", type=int, default=200)
     parser.add_argument("--profile", choices=["py-spy"], default=None,
                         help="profile the sandbox and every worker run with py-spy (bench/requirements.txt)")

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from integrations.sandbox import conf, faults
+from integrations.sandbox import conf, faults, payload_workers
 from integrations.sandbox import graph_errors as refuse
 from integrations.sandbox.graph_errors import GraphRefusal, new_trace_id
 from integrations.sandbox.models import SandboxAdAccount, SandboxAdAccountRole, SandboxPerson, SandboxToken
@@ -39,7 +39,7 @@ def version_check(version: str) -> None:
         raise refuse.deprecated_version(version, f"v{OLDEST_VERSION[0]}.{OLDEST_VERSION[1]}")
 
 
-def _read_body(request: HttpRequest) -> dict[str, Any]:
+def _read_body(request: HttpRequest, *, payload_rows: bool = False) -> dict[str, Any]:
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -56,6 +56,9 @@ def _read_body(request: HttpRequest) -> dict[str, Any]:
         return {}
     content_type = request.content_type or ""
     if "json" in content_type:
+        checked = payload_workers.body_check(raw) if payload_rows else None
+        if checked is not None:
+            return checked
         try:
             body = json.loads(raw)
         except ValueError:
@@ -221,8 +224,14 @@ def _usage_headers(scope_id: str | None, usage_type: str = "custom_audience") ->
 Handler = Callable[..., Any]
 
 
-def graph_view(*, methods: set[str], authenticate: bool = True, account_scoped: bool = False) -> Callable:
-    """Wrap an endpoint: `handler(graph_request, **url_kwargs)` returns the JSON body."""
+def graph_view(
+    *, methods: set[str], authenticate: bool = True, account_scoped: bool = False, payload_rows: bool = False
+) -> Callable:
+    """Wrap an endpoint: `handler(graph_request, **url_kwargs)` returns the JSON body.
+
+    `payload_rows`: the endpoint takes uploaded rows in `payload`; a large JSON body may then
+    be checked by a payload worker, and `payload` is a `payload_workers.CheckedPayload`.
+    """
 
     def decorate(handler: Handler) -> Callable:
         @csrf_exempt
@@ -236,7 +245,7 @@ def graph_view(*, methods: set[str], authenticate: bool = True, account_scoped: 
                     raise refuse.object_missing(request.method or "GET", request.path.rsplit("/", 1)[-1])
                 params = dict(request.GET.items())
                 if request.method in {"POST", "DELETE"}:
-                    params.update(_read_body(request))
+                    params.update(_read_body(request, payload_rows=payload_rows))
                 graph_request = GraphRequest(request=request, version=version, params=params, trace_id=trace_id)
                 if authenticate:
                     graph_request.authenticate()

@@ -21,6 +21,7 @@ from integrations.sandbox.models import (
     SandboxReportRun,
     SandboxUploadSession,
 )
+from integrations.sandbox.payload_workers import CheckedPayload
 from integrations.sandbox.rows import parse_payload, parse_session
 from integrations.sandbox.views.base import GraphRequest, graph_view
 
@@ -232,17 +233,18 @@ def _upload(graph: GraphRequest, object_id: str, operation: str) -> dict[str, An
     _may_write_audiences(graph, audience.ad_account, role, creating=False, audience_id=object_id)
     if audience.flagged:
         raise refuse.audience_flagged()
-    parsed = parse_payload(graph.params.get("payload"))
+    payload = graph.params.get("payload")
+    parsed = payload.result() if isinstance(payload, CheckedPayload) else parse_payload(payload)
     session = parse_session(graph.params.get("session"))
     return services.members_upload(audience=audience, operation=operation, parsed=parsed, session_spec=session)
 
 
-@graph_view(methods={"POST", "DELETE"}, account_scoped=True)
+@graph_view(methods={"POST", "DELETE"}, account_scoped=True, payload_rows=True)
 def audience_users(graph: GraphRequest, object_id: str) -> dict[str, Any]:
     return _upload(graph, object_id, Operation.ADD if graph.method == "POST" else Operation.REMOVE)
 
 
-@graph_view(methods={"POST"}, account_scoped=True)
+@graph_view(methods={"POST"}, account_scoped=True, payload_rows=True)
 def audience_users_replace(graph: GraphRequest, object_id: str) -> dict[str, Any]:
     return _upload(graph, object_id, Operation.REPLACE)
 

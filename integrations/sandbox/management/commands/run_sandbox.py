@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from integrations.sandbox import matching, services
+from integrations.sandbox import matching, payload_workers, services
 from integrations.sandbox.server import sandbox_server
 
 
@@ -23,12 +23,22 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed).")
         parser.add_argument("--no-migrate", action="store_true", help="Do not apply migrations first.")
+        parser.add_argument(
+            "--payload-workers",
+            type=int,
+            default=0,
+            help="Processes that check large upload bodies, so that concurrent uploads are checked in "
+            "parallel as at Facebook (default 0: in the request threads).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
         services.sandbox_seed()
-        matching.warm_up_in_background()
+        if options["payload_workers"] > 0:
+            payload_workers.start(options["payload_workers"])  # forks: before any other thread starts
+        else:
+            matching.warm_up_in_background()
         server = sandbox_server(options["host"], options["port"])
         host, port = server.server_address[:2]
         self.stdout.write(
@@ -42,3 +52,4 @@ class Command(BaseCommand):
             pass
         finally:
             server.server_close()
+            payload_workers.stop()
