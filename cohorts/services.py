@@ -35,7 +35,13 @@ from cohorts.errors import (
     CohortRefreshBusy,
 )
 from cohorts.member_files import MemberFileReader, ungzip_if_needed
-from cohorts.member_import import EncodeReport, MemberSpool, members_apply, members_encode
+from cohorts.member_import import (
+    EncodeReport,
+    MemberSpool,
+    members_apply,
+    members_encode,
+    planner_statistics_refresh,
+)
 from cohorts.models import AmplitudeListStatus, AmplitudeUsage, Cohort, CohortImport
 from integrations.key_mappings import IDENTIFYING_KEY_REQUIRED, KeyPlan, project_key_plan
 from integrations.models import Project
@@ -389,6 +395,7 @@ def _import_apply(*, record: CohortImport, spool: MemberSpool, report: EncodeRep
     with transaction.atomic():
         cohort = Cohort.objects.select_for_update().get(pk=record.cohort_id)
         applied = members_apply(cohort_id=cohort.pk, spool=spool)
+        planner_statistics_refresh(applied=applied)  # in the transaction: its rows are counted
         duplicates = max(0, report.rows_kept - applied.members)
         reasons = dict(report.rejected_reasons)
         if duplicates:

@@ -8,6 +8,7 @@ import io
 import json
 
 import pytest
+from django.db import connection
 
 from cohorts.errors import CohortFileInvalid, CohortMappingInvalid, CohortNeedsUpload
 from cohorts.models import Cohort, CohortImport, CohortMember
@@ -113,3 +114,21 @@ def test_an_upload_django_spooled_to_disk(amp_project):
     upload.seek(0)
     record = cohort_csv_import(project=amp_project, file=upload, file_name=upload.name, name="Big")
     assert record.members_after == 5_000
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner statistics")
+def test_after_loading_a_large_cohort_its_first_sync_pages_are_read_through_the_index(amp_project):
+    lines = ["email"] + [f"person{number}@example.com" for number in range(12_000)]
+    cohort = upload(amp_project, text="\r\n".join(lines) + "\r\n", name="Large").cohort
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "EXPLAIN SELECT row_hash, row FROM cohorts_cohortmember WHERE cohort_id = %s AND row_hash > %s "
+            "ORDER BY row_hash LIMIT 10000",
+            [cohort.pk, 0],
+        )
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+
+    # Without fresh statistics PostgreSQL took the new rows for a few, and read every page of a
+    # first sync with a bitmap scan over all remaining members and a sort.
+    assert "Index Scan using cohortmember_unique_row" in plan, plan
