@@ -70,7 +70,10 @@ def batch_record_outcome(context: RunContext, operation: str, outcome: Outcome) 
                     # The session's first batch wiped the audience at Facebook.
                     ledger.ledger_all_removed(job_id=context.job.pk, batch_id=batch.record_id, at=now)
                     context.replace_wiped = True
-                ledger.ledger_rows_added(job_id=context.job.pk, batch_id=batch.record_id, rows=batch.rows, at=now)
+                ledger.ledger_rows_added(
+                    job_id=context.job.pk, batch_id=batch.record_id, rows=batch.rows, at=now,
+                    new_rows=context.ledger_new and operation == "add",
+                )
                 run_updates["rows_added"] = F("rows_added") + len(batch.rows)
         else:
             error = outcome.error

@@ -36,6 +36,8 @@ class Plan:
     # Row hashes to send, ascending (None: a plan made without them, read with SQL).
     add_hashes: array | None = field(default=None, repr=False, compare=False)
     remove_hashes: array | None = field(default=None, repr=False, compare=False)
+    # The job's ledger has no row at all, not even of people who left: a first sync.
+    ledger_new: bool = False
 
     @property
     def to_add(self) -> int:
@@ -80,12 +82,17 @@ def plan_compute(*, job: SyncJob) -> Plan:
         [job.pk, True],
     )
     to_add, to_remove = _sorted_differences(cohort, ledger)
+    ledger_new = not ledger and not _scalar(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {LEDGER_TABLE} WHERE job_id = %s LIMIT 1) AS any_row",  # noqa: S608
+        [job.pk],
+    )
     return Plan(
         cohort_rows=len(cohort),
         ledger_rows=len(ledger),
         unchanged=len(cohort) - len(to_add),
         add_hashes=to_add,
         remove_hashes=to_remove,
+        ledger_new=ledger_new,
     )
 
 

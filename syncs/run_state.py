@@ -75,6 +75,8 @@ class RunContext:
     heartbeat_thread: Heartbeat | None = None
     # False when the ledger's rows were encoded with another key mapping (their schema differs).
     ledger_schema_current: bool = True
+    # The job's ledger was empty when the run planned: its additions cannot already be there.
+    ledger_new: bool = False
 
     @property
     def taken_over(self) -> bool:

@@ -144,6 +144,7 @@ def _run_stages(context: RunContext) -> None:
     )
     mapping_changed = bool(job.ledger_mapping_fingerprint) and job.ledger_mapping_fingerprint != fingerprint
     context.ledger_schema_current = not mapping_changed
+    context.ledger_new = plan.ledger_new
     _removal_guard(context, plan)
     use_replace = plan.ledger_rows > 0 and plan.cohort_rows > 0 and (
         job.mode == SyncJob.Mode.REPLACE

@@ -15,10 +15,13 @@ from collections import defaultdict
 import pytest
 import responses
 from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 
 from cohorts.encoding import row_serialize
 from cohorts.models import Cohort, CohortMember
 from integrations.models import FacebookConnection, KeyMapping
+from syncs.ledger import ledger_rows_added
 from syncs.models import AudienceMember, SyncBatch, SyncJob, SyncRun
 from syncs.runner import sync_run_execute
 from syncs.services import sync_job_delete
@@ -174,6 +177,33 @@ def test_the_ledger_names_the_batches_that_added_and_removed_a_row_and_goes_with
 
     assert not AudienceMember.objects.exists()
     assert not SyncBatch.objects.exists() and not SyncRun.objects.exists()
+
+
+def test_rows_said_to_be_new_that_are_in_the_ledger_after_all_are_re_added_not_lost(job, fb):
+    set_cohort(job, emails(0, 10))
+    sync_run_execute(job_id=job.pk, trigger="manual")
+    AudienceMember.objects.filter(job=job).update(present=False, removed_at=timezone.now())
+    rows = [*AudienceMember.objects.filter(job=job).values_list("row_hash", "row"), (1, '["new"]')]
+    batch = SyncBatch.objects.filter(run__job=job).first()
+
+    with transaction.atomic():
+        ledger_rows_added(job_id=job.pk, batch_id=batch.pk, rows=rows, at=timezone.now(), new_rows=True)
+        batch.save()  # the batch's own transaction goes on after the conflict
+
+    assert AudienceMember.objects.filter(job=job, present=True).count() == 11
+    assert not AudienceMember.objects.filter(job=job, removed_at__isnull=False).exists()
+
+
+def test_a_first_sync_records_every_row_it_sent_in_the_ledger_once(job, fb):
+    set_cohort(job, emails(0, 2_500))
+
+    report = sync_run_execute(job_id=job.pk, trigger="manual")
+
+    assert report.rows_added == 2_500
+    assert AudienceMember.objects.filter(job=job, present=True).count() == 2_500
+    assert set(AudienceMember.objects.filter(job=job).values_list("added_batch_id", flat=True)) == set(
+        SyncBatch.objects.filter(run_id=report.run_id, operation="add").values_list("pk", flat=True)
+    )
 
 
 def test_nothing_changed_means_no_upload_call(job, fb):
