@@ -378,10 +378,18 @@ def hash_rows_insert(
     selected = [("NULL" if value is None else "%s") for _, value in fixed]
     constants = [value for _, value in fixed if value is not None]
     if connection.vendor == "postgresql":
+        # The pairs travel as two joined texts that the server splits: Django's psycopg cursor
+        # quotes parameters into the statement, and a list of rows would be quoted element by
+        # element with a regex (every row holds '"'): 140 ms a 10,000-row batch, against 2 ms
+        # for one text. A row is compact JSON, which escapes line breaks: checked all the same.
+        texts = "\n".join([text for _, text in rows])
+        if texts.count("\n") != len(rows) - 1:
+            raise ValueError("A row to insert holds a line break; rows are compact JSON")
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {', '.join([*selected, 'v.h', 'v.r'])} "  # noqa: S608
-            f"FROM unnest(%s::bigint[], %s::text[]) AS v(h, r) {on_conflict}",
-            [*constants, [row_hash for row_hash, _ in rows], [text for _, text in rows]],
+            "FROM unnest(string_to_array(%s, ',')::bigint[], string_to_array(%s, E'\\n')) AS v(h, r) "
+            f"{on_conflict}",
+            [*constants, ",".join([str(row_hash) for row_hash, _ in rows]), texts],
         )
         return cursor.rowcount
     head = f"INSERT INTO {table} ({columns}) SELECT {', '.join([*selected, 'column1', 'column2'])} FROM (VALUES "  # noqa: S608

@@ -6,10 +6,12 @@ import hashlib
 import json
 
 import pytest
+from django.db import connection
 
 from cohorts.amplitude.errors import AmplitudeAuthError, AmplitudeMalformedResponse
 from cohorts.encoding import row_serialize
 from cohorts.errors import CohortRefreshBusy
+from cohorts.member_import import hash_rows_insert
 from cohorts.models import AmplitudeListStatus, AmplitudeUsage, Cohort, CohortImport, CohortMember
 from cohorts.services import cohort_members_refresh, cohorts_sync_from_amplitude
 from integrations.models import KeyMapping
@@ -201,3 +203,16 @@ def test_a_refresh_that_cannot_start_is_recorded_with_its_fix(amp_cohort, mocked
     record = CohortImport.objects.get(cohort=amp_cohort)
     assert record.status == CohortImport.Status.FAILED
     assert record.error_code == "amplitude_auth" and "API key and secret key" in record.error_fix
+
+
+def test_stored_rows_keep_every_character_of_their_values(amp_cohort):
+    values = [['say "hi"', "back\\slash", "a,b"], ["Zoë 😀", "\u2028", "{x}"], ["tab\there", "", "NULL"]]
+    rows = [row_serialize(row) for row in values]
+
+    with connection.cursor() as cursor:
+        hash_rows_insert(cursor, table="cohorts_cohortmember", fixed=[("cohort_id", amp_cohort.pk)],
+                         rows=[(row_hash, text) for text, row_hash in rows], on_conflict="")
+
+    stored = dict(CohortMember.objects.filter(cohort=amp_cohort).values_list("row_hash", "row"))
+    assert stored == {row_hash: text for text, row_hash in rows}
+    assert [json.loads(stored[row_hash]) for _, row_hash in rows] == values
