@@ -345,12 +345,21 @@ def _delete_unseen(cursor, table: str, cohort_id: int, stored: StoredMembers) ->
 
 
 def _delete_hashes(cursor, table: str, cohort_id: int, hashes: list[int]) -> int:
-    placeholders = ", ".join(["%s"] * len(hashes))
-    cursor.execute(
-        f"DELETE FROM {table} WHERE cohort_id = %s AND row_hash IN ({placeholders})",  # noqa: S608 (placeholders only)
-        [cohort_id, *hashes],
-    )
+    matches, params = row_hash_in(hashes)
+    cursor.execute(f"DELETE FROM {table} WHERE cohort_id = %s AND {matches}", [cohort_id, *params])  # noqa: S608
     return cursor.rowcount
+
+
+def row_hash_in(hashes: Sequence[int]) -> tuple[str, list[Any]]:
+    """(SQL condition, its parameters): `row_hash` is one of `hashes` (a few thousand at most).
+
+    PostgreSQL gets them as one comma-joined text, split by the server: Django's psycopg
+    cursor quotes parameters into the statement one at a time, which costs 13 ms for 5,000
+    placeholders or a 10,000-int list, and 5 ms for the one text (with the lookups).
+    """
+    if connection.vendor == "postgresql":
+        return "row_hash = ANY(string_to_array(%s, ',')::bigint[])", [",".join(map(str, hashes))]
+    return f"row_hash IN ({','.join(['%s'] * len(hashes))})", list(hashes)
 
 
 # Rows per INSERT statement on SQLite: two parameters each, far below its 32,766.

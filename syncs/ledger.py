@@ -12,7 +12,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 
-from cohorts.member_import import hash_rows_insert
+from cohorts.member_import import hash_rows_insert, row_hash_in
 from syncs.planner import LEDGER_TABLE
 
 _CHUNK = 5_000  # bound on SQL parameters per statement (SQLite allows 32,766)
@@ -49,12 +49,11 @@ def ledger_rows_added(
 def ledger_rows_removed(*, job_id: int, batch_id: int, row_hashes: Sequence[int], at: datetime) -> None:
     with connection.cursor() as cursor:
         for start in range(0, len(row_hashes), _CHUNK):
-            chunk = list(row_hashes[start : start + _CHUNK])
-            placeholders = ",".join(["%s"] * len(chunk))
+            matches, params = row_hash_in(row_hashes[start : start + _CHUNK])
             cursor.execute(
                 f"UPDATE {LEDGER_TABLE} SET present = %s, removed_at = %s, removed_batch_id = %s "  # noqa: S608
-                f"WHERE job_id = %s AND row_hash IN ({placeholders})",
-                [False, at, batch_id, job_id, *chunk],
+                f"WHERE job_id = %s AND {matches}",
+                [False, at, batch_id, job_id, *params],
             )
 
 

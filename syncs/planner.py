@@ -17,6 +17,7 @@ from operator import itemgetter
 
 from django.db import connection
 
+from cohorts.member_import import row_hash_in
 from syncs.models import SyncJob
 
 MEMBER_TABLE = "cohorts_cohortmember"
@@ -161,11 +162,7 @@ def _rows_by_hash(table: str, owner: str, owner_id: int, hashes: array, page_row
     """Pages of (row_hash, row) of these hashes (ascending), read by index lookups."""
     extra = " AND present = %s" if present else ""
     for start in range(0, len(hashes), page_rows):
-        chunk = hashes[start : start + page_rows].tolist()
-        if connection.vendor == "postgresql":
-            where, params = "row_hash = ANY(%s)", [chunk]
-        else:
-            where, params = f"row_hash IN ({','.join(['%s'] * len(chunk))})", chunk
+        where, params = row_hash_in(hashes[start : start + page_rows].tolist())
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT row_hash, row FROM {table} WHERE {owner} = %s{extra} AND {where} ORDER BY row_hash",  # noqa: S608
