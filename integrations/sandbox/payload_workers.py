@@ -67,10 +67,10 @@ def start(workers: int) -> None:
     global _pool
     if workers <= 0 or _pool is not None:
         return
+    matching.facebook_keys()  # loaded before serving, and shared with the workers
     if "fork" not in multiprocessing.get_all_start_methods():  # Windows: bodies stay in the request threads
         logger.warning("Payload workers need fork(); upload bodies are checked in the request threads.")
         return
-    matching.facebook_keys()  # loaded once, shared with the workers
     connections.close_all()  # a forked child must not share the parent's database sessions
     _pool = multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_interrupts)
     logger.info("Upload bodies checked by %s worker processes.", workers)
