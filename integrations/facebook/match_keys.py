@@ -67,12 +67,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from hashlib import sha256
 from itertools import compress
 from operator import countOf, itemgetter, not_
 from typing import NamedTuple
 
 from integrations.facebook import match_key_tables as tables
+
+try:
+    # CPython's own SHA-256, the implementation hashlib itself falls back to. For values of a
+    # few dozen bytes it is cheaper than OpenSSL's, which allocates and frees two digest
+    # contexts per value: 350 against 410 ns a value measured on a 2-core Xeon (docs/performance.md).
+    # The digests are the same (tests compare with hashlib's).
+    from _sha256 import sha256
+except ImportError:  # Python 3.12 renamed it _sha2; a build may leave it out
+    try:
+        from _sha2 import sha256  # type: ignore[no-redef]
+    except ImportError:
+        from hashlib import sha256  # type: ignore[assignment]
 
 # --- Public constants ------------------------------------------------------------------------
 

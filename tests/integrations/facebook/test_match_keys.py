@@ -266,6 +266,18 @@ def test_hash_is_lowercase_hex_sha256_of_utf8():
     assert encode("FN", "Valéry") == hashlib.sha256("valéry".encode()).hexdigest()
 
 
+def test_digests_match_hashlib_across_sha256_block_boundaries():
+    # The encoder hashes with CPython's own SHA-256, not hashlib's OpenSSL: the same digest is
+    # uploaded for values of every length around SHA-256's 55-, 64- and 119-byte padding limits.
+    values = [f"{'a' * length}@example.com" for length in range(1, 140)] + [
+        f"{'é' * length}@example.com" for length in (26, 27, 28, 59, 60)
+    ]
+    emails = encode_rows(["EMAIL"], [[value] for value in values]).rows
+    names = encode_rows(["EXTERN_ID", "FN"], [["id", "x" * length] for length in range(1, 140)]).rows
+    assert emails == [[sha(value)] for value in values]
+    assert [encode("EMAIL", value) for value in values] == [sha(value) for value in values]
+    assert [row[1] for row in names] == [sha("x" * length) for length in range(1, 140)]
+
 # --- Digests, missing values and junk --------------------------------------------------------
 
 
