@@ -41,6 +41,7 @@ from syncs.batch_records import batch_record_outcome, batch_record_sending
 from syncs.leases import Heartbeat, run_begin
 from syncs.models import SyncJob, SyncRun
 from syncs.run_state import KEEP_JOB_STATUS, RunContext, RunReport, RunStop
+from syncs.sqlite_wal import checkpoints_in_background
 from syncs.throttle import SharedThrottleGate
 from syncs.uploader import Uploader, UploadStopped, batches_of
 
@@ -88,7 +89,8 @@ def sync_run_execute(*, job_id: int, trigger: str = SyncRun.Trigger.SCHEDULE, us
     context.heartbeat_thread.start()
     try:
         context.clients = _make_clients(job, context.gate, lanes)
-        _run_stages(context)
+        with checkpoints_in_background():
+            _run_stages(context)
     except RunStop as stop:
         return _run_finish(context, stop)
     except Exception as exc:  # a bug or an outage: recorded on the run, never a stuck run
