@@ -33,7 +33,7 @@ STOP_TIMEOUT_SECONDS = 30
 
 
 class _Checkpointer(threading.Thread):
-    """Checkpoints `path` whenever its log holds at least `threshold_bytes`, until stopped."""
+    """Checkpoints `path` while its log is written to, once it has reached `threshold_bytes`."""
 
     def __init__(self, path: str, threshold_bytes: int) -> None:
         super().__init__(name="sqlite-wal-checkpoints", daemon=True)
@@ -46,11 +46,13 @@ class _Checkpointer(threading.Thread):
         self._stopping.set()
         self.join(STOP_TIMEOUT_SECONDS)
 
-    def _log_bytes(self) -> int:
+    def _log_file(self) -> tuple[int, int]:
+        """(size, modification time) of the log file; (0, 0) while there is none."""
         try:
-            return os.stat(f"{self.path}-wal").st_size
+            stat = os.stat(f"{self.path}-wal")
         except OSError:
-            return 0
+            return 0, 0
+        return stat.st_size, stat.st_mtime_ns
 
     def run(self) -> None:
         try:
@@ -58,11 +60,21 @@ class _Checkpointer(threading.Thread):
         except sqlite3.Error:
             logger.warning("No background WAL checkpoints for %s: cannot open it.", self.path, exc_info=True)
             return
+        # SQLite reuses the log file from its start once it is fully copied, without shrinking
+        # it: past the threshold once, the size says nothing more, so a checkpoint runs when
+        # the file was written since the last one (at most every POLL_SECONDS).
+        checkpointed_at = None
         try:
             while not self._stopping.wait(POLL_SECONDS):
-                if self._log_bytes() >= self.threshold_bytes:
+                size, written_at = self._log_file()
+                if size < self.threshold_bytes or written_at == checkpointed_at:
+                    continue
+                try:
                     database.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    self.checkpoints += 1
+                except sqlite3.OperationalError:  # another connection is checkpointing: next time
+                    continue
+                checkpointed_at = written_at
+                self.checkpoints += 1
         except sqlite3.Error:  # the writer's own commits checkpoint again once the run ends
             logger.warning("Background WAL checkpoints of %s stopped.", self.path, exc_info=True)
         finally:
