@@ -62,7 +62,8 @@ class _Checkpointer(threading.Thread):
             return
         # SQLite reuses the log file from its start once it is fully copied, without shrinking
         # it: past the threshold once, the size says nothing more, so a checkpoint runs when
-        # the file was written since the last one (at most every POLL_SECONDS).
+        # the file was written since the last one (at most every POLL_SECONDS; on a file system
+        # with coarse modification times, at most once per tick).
         checkpointed_at = None
         try:
             while not self._stopping.wait(POLL_SECONDS):
