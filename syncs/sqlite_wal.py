@@ -28,7 +28,8 @@ from django.db import connection as default_connection
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.05
-# A checkpoint of a large log takes a second at most; past this the run ends without waiting.
+# The log is copied every 50 ms of writing, so a checkpoint takes milliseconds; should one hang
+# (a stalled disk), the run still ends after this long and the daemon thread is left behind.
 STOP_TIMEOUT_SECONDS = 30
 
 
