@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NATIVE_STAMP := $(VENV)/.native
 
 .PHONY: run test install lint bench clean
 
@@ -12,7 +13,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-install: $(STAMP)
+# The optional C module of match-key hashing: built when a C compiler and OpenSSL's headers are
+# here, otherwise skipped with a message (the same code runs in Python, more slowly).
+$(NATIVE_STAMP): $(STAMP) integrations/facebook/_sha256_hex.c scripts/build_native.py
+	$(PY) scripts/build_native.py
+	touch $(NATIVE_STAMP)
+
+install: $(STAMP) $(NATIVE_STAMP)
 
 # Set-up plus the main job on the embedded defaults (SQLite, ORM broker, sandbox):
 # the admin and one django-q2 worker on http://127.0.0.1:8000; Ctrl-C stops both.
@@ -33,4 +40,4 @@ bench: install
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) staticfiles test-artifacts
+	rm -rf $(VENV) staticfiles test-artifacts integrations/facebook/_sha256_hex.*.so

@@ -6,7 +6,8 @@ in names ("Valéry" -> "valéry"), US state and country names become their codes
 five digits, a phone number without a country calling code gets the one of ``default_country``,
 an unknown gender is unusable (never "m"), and an impossible date part is unusable.
 
-Public API (pure Python, importable without Django):
+Public API (importable without Django; blocks are hashed by the optional C module of
+``hex_digests`` when it is built, otherwise in Python with the same output):
 
 * ``normalize(key, raw)``: Meta's normalised form of one value, or ``None`` when it is unusable.
 * ``encode(key, raw)``: what is uploaded for that value (lowercase hex SHA-256 of the normalised
@@ -72,18 +73,7 @@ from operator import countOf, itemgetter, not_
 from typing import NamedTuple
 
 from integrations.facebook import match_key_tables as tables
-
-try:
-    # CPython's own SHA-256, the implementation hashlib itself falls back to. For values of a
-    # few dozen bytes it is cheaper than OpenSSL's, which allocates and frees two digest
-    # contexts per value: 350 against 410 ns a value measured on a 2-core Xeon (docs/performance.md).
-    # The digests are the same (tests compare with hashlib's).
-    from _sha256 import sha256
-except ImportError:  # Python 3.12 renamed it _sha2; a build may leave it out
-    try:
-        from _sha2 import sha256  # type: ignore[no-redef]
-    except ImportError:
-        from hashlib import sha256  # type: ignore[assignment]
+from integrations.facebook.hex_digests import digest_rows, digests, sha256
 
 # --- Public constants ------------------------------------------------------------------------
 
@@ -753,8 +743,7 @@ def _unmarked_email(piece: bytes, raw: object, odd: bool, general: Callable[[obj
 
 def _encode_email_column(values: Sequence[object], general: Callable[[object], str]) -> list[str]:
     pieces, marks, odd = _scan_email_values(values)
-    sha = sha256
-    out = [sha(piece).hexdigest() if mark else "" for piece, mark in zip(pieces, marks, strict=True)]
+    out = digests(pieces, marks)
     position = -1
     find_unmarked = marks.index
     try:
@@ -787,8 +776,7 @@ def _encode_email_only_block(
     if scan is None:
         return False
     pieces, marks, odd = scan
-    sha = sha256
-    rows = [[sha(piece).hexdigest()] for piece in compress(pieces, marks)]
+    rows = digest_rows(pieces, marks)
     hex_digits = _LOWER_HEX_BYTES
     taken = 0  # rows already moved to accepted_rows
     unmarked = 0  # unmarked values before `position`

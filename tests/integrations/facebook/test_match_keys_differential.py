@@ -1,7 +1,8 @@
 """encode_rows' bulk email path against the per-value encode() on large randomised hostile corpora.
 
 encode_rows checks a block of emails at once (joined text, C-level passes) and only sends the values
-it cannot prove plain to the per-value pipeline. These tests draw tens of thousands of values made to
+it cannot prove plain to the per-value pipeline; it hashes the block in one call (the optional C module,
+or the same loop in Python: every test runs with both). These tests draw tens of thousands of values made to
 sit on the edges of that proof (padding of every kind, control and invisible characters, digests
 with and without spaces, line breaks inside, non-strings, str subclasses that lie about their
 length) and require the batch result to equal encode() value by value, in EMAIL-only rows and in
@@ -17,7 +18,20 @@ from decimal import Decimal
 
 import pytest
 
+from integrations.facebook import hex_digests, match_keys
 from integrations.facebook.match_keys import REJECT_MALFORMED_ROW, REJECT_NO_IDENTIFYING_KEY, encode, encode_rows
+
+
+@pytest.fixture(autouse=True, params=["native", "python"])
+def block_hashing(request, monkeypatch):
+    """Every test here runs with the C module's block hashing (where built) and with Python's."""
+    if request.param == "native":
+        if not hex_digests.NATIVE:
+            pytest.skip("the native SHA-256 module is not built (scripts/build_native.py)")
+    else:
+        monkeypatch.setattr(match_keys, "digest_rows", hex_digests.python_digest_rows)
+        monkeypatch.setattr(match_keys, "digests", hex_digests.python_digests)
+    return request.param
 
 PADDING = [
     "", "", "", " ", "  ", "\t", " \t ", "\r", "\x0b", "\x0c", "\n", "\r\n", "\x1c", "\x1f", "\x85", "\xa0",
