@@ -45,35 +45,47 @@ hex_digest(PyObject *piece)
     return text;
 }
 
-/* Checks the arguments: two lists of equal length, of bytes objects only. A mark is true when it is
- * not empty; being bytes, it cannot change between the counting and the filling pass. */
+/* Sets *pieces and *marks to new tuples of the items of the two list arguments, after checking
+ * them: equal lengths, bytes objects only. Allocating objects can run the garbage collector and so
+ * any finaliser, which could resize or refill a list it can reach; the tuples cannot change, and
+ * their references keep every piece alive. A mark is true when it is not empty. */
 static int
-check_arguments(const char *name, PyObject *const *args, Py_ssize_t nargs)
+take_arguments(const char *name, PyObject *const *args, Py_ssize_t nargs, PyObject **pieces, PyObject **marks)
 {
     if (nargs != 2) {
         PyErr_Format(PyExc_TypeError, "%s() takes 2 positional arguments (%zd given)", name, nargs);
         return -1;
     }
-    PyObject *pieces = args[0], *marks = args[1];
-    if (!PyList_Check(pieces) || !PyList_Check(marks)) {
+    if (!PyList_Check(args[0]) || !PyList_Check(args[1])) {
         PyErr_Format(PyExc_TypeError, "%s(): pieces and marks must be lists", name);
         return -1;
     }
-    if (PyList_GET_SIZE(pieces) != PyList_GET_SIZE(marks)) {
-        PyErr_Format(PyExc_ValueError, "%s(): pieces and marks differ in length", name);
+    *pieces = PyList_AsTuple(args[0]);
+    *marks = *pieces == NULL ? NULL : PyList_AsTuple(args[1]);
+    if (*marks == NULL) {
+        Py_CLEAR(*pieces);
         return -1;
     }
-    Py_ssize_t count = PyList_GET_SIZE(pieces);
+    Py_ssize_t count = PyTuple_GET_SIZE(*pieces);
+    if (PyTuple_GET_SIZE(*marks) != count) {
+        PyErr_Format(PyExc_ValueError, "%s(): pieces and marks differ in length", name);
+        goto refused;
+    }
     for (Py_ssize_t i = 0; i < count; i++) {
-        if (!PyBytes_Check(PyList_GET_ITEM(pieces, i)) || !PyBytes_Check(PyList_GET_ITEM(marks, i))) {
+        if (!PyBytes_Check(PyTuple_GET_ITEM(*pieces, i)) || !PyBytes_Check(PyTuple_GET_ITEM(*marks, i))) {
             PyErr_Format(PyExc_TypeError, "%s(): item %zd of pieces or marks is not bytes", name, i);
-            return -1;
+            goto refused;
         }
     }
     return 0;
+
+refused:
+    Py_CLEAR(*pieces);
+    Py_CLEAR(*marks);
+    return -1;
 }
 
-#define IS_MARKED(marks, i) (PyBytes_GET_SIZE(PyList_GET_ITEM((marks), (i))) != 0)
+#define IS_MARKED(marks, i) (PyBytes_GET_SIZE(PyTuple_GET_ITEM((marks), (i))) != 0)
 
 PyDoc_STRVAR(digest_rows_doc,
 "digest_rows(pieces, marks, /)\n--\n\n"
@@ -83,36 +95,35 @@ PyDoc_STRVAR(digest_rows_doc,
 static PyObject *
 digest_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (check_arguments("digest_rows", args, nargs) < 0) {
+    PyObject *pieces, *marks;
+    if (take_arguments("digest_rows", args, nargs, &pieces, &marks) < 0) {
         return NULL;
     }
-    PyObject *pieces = args[0], *marks = args[1];
-    Py_ssize_t count = PyList_GET_SIZE(pieces), marked = 0;
+    Py_ssize_t count = PyTuple_GET_SIZE(pieces), marked = 0;
     for (Py_ssize_t i = 0; i < count; i++) {
         marked += IS_MARKED(marks, i);
     }
     PyObject *rows = PyList_New(marked);
-    if (rows == NULL) {
-        return NULL;
-    }
     Py_ssize_t filled = 0;
-    for (Py_ssize_t i = 0; i < count; i++) {
+    for (Py_ssize_t i = 0; rows != NULL && i < count; i++) {
         if (!IS_MARKED(marks, i)) {
             continue;
         }
         PyObject *row = PyList_New(1);
         if (row == NULL) {
-            Py_DECREF(rows);  /* slots not filled yet are NULL, which the list's deallocation skips */
-            return NULL;
+            Py_CLEAR(rows);  /* slots not filled yet are NULL, which the list's deallocation skips */
+            break;
         }
         PyList_SET_ITEM(rows, filled++, row);
-        PyObject *text = hex_digest(PyList_GET_ITEM(pieces, i));
+        PyObject *text = hex_digest(PyTuple_GET_ITEM(pieces, i));
         if (text == NULL) {
-            Py_DECREF(rows);
-            return NULL;
+            Py_CLEAR(rows);
+            break;
         }
         PyList_SET_ITEM(row, 0, text);
     }
+    Py_DECREF(pieces);
+    Py_DECREF(marks);
     return rows;
 }
 
@@ -124,30 +135,27 @@ PyDoc_STRVAR(digests_doc,
 static PyObject *
 digests(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (check_arguments("digests", args, nargs) < 0) {
+    PyObject *pieces, *marks;
+    if (take_arguments("digests", args, nargs, &pieces, &marks) < 0) {
         return NULL;
     }
-    PyObject *pieces = args[0], *marks = args[1];
-    Py_ssize_t count = PyList_GET_SIZE(pieces);
+    Py_ssize_t count = PyTuple_GET_SIZE(pieces);
     PyObject *out = PyList_New(count);
-    if (out == NULL) {
-        return NULL;
-    }
     PyObject *empty = PyUnicode_New(0, 0);  /* the shared empty string */
     if (empty == NULL) {
-        Py_DECREF(out);
-        return NULL;
+        Py_CLEAR(out);
     }
-    for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *text = IS_MARKED(marks, i) ? hex_digest(PyList_GET_ITEM(pieces, i)) : Py_NewRef(empty);
+    for (Py_ssize_t i = 0; out != NULL && i < count; i++) {
+        PyObject *text = IS_MARKED(marks, i) ? hex_digest(PyTuple_GET_ITEM(pieces, i)) : Py_NewRef(empty);
         if (text == NULL) {
-            Py_DECREF(empty);
-            Py_DECREF(out);
-            return NULL;
+            Py_CLEAR(out);  /* slots not filled yet are NULL, which the list's deallocation skips */
+            break;
         }
         PyList_SET_ITEM(out, i, text);
     }
-    Py_DECREF(empty);
+    Py_XDECREF(empty);
+    Py_DECREF(pieces);
+    Py_DECREF(marks);
     return out;
 }
 
