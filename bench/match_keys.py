@@ -19,7 +19,10 @@ realistic messiness, then prints rows per second of:
 and where the SDK's upload differs from ours on the same rows. The SDK is a benchmark-only
 dependency (bench/requirements.txt); without it the SDK figures are skipped with a message.
 Every figure is the best of R runs (default 3) of the process's CPU time (time.process_time), so
-that other work on a shared machine does not count; everything measured runs on one core.
+that other work on a shared machine does not count; everything measured runs on one core. What is
+compared (encode_rows and its floors) is measured in turns, round after round, so that a slow spell
+of the machine costs each of them alike; each ratio is printed best against best, then as the
+median and range of the ratios within a round.
 """
 
 from __future__ import annotations
@@ -30,17 +33,19 @@ import hashlib
 import os
 import platform
 import random
+import statistics
 import sys
 import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from integrations.facebook import hex_digests
+from integrations.facebook import hex_digests, match_keys
 from integrations.facebook.match_keys import encode_rows, normalize
 
 
@@ -166,14 +171,58 @@ def generate_rows(count: int, seed: int) -> list[list[object]]:
 
 
 def best_seconds(run: Callable[[], object], repeat: int) -> tuple[float, object]:
-    best, result = float("inf"), None
+    timing = timed_in_turns({"run": run}, repeat)["run"]
+    return timing.best, timing.result
+
+
+@dataclass
+class Timing:
+    rounds: list[float]  # CPU seconds of each round
+    result: object  # what the last round returned
+
+    @property
+    def best(self) -> float:
+        return min(self.rounds)
+
+
+def timed_in_turns(runs: dict[str, Callable[[], object]], repeat: int) -> dict[str, Timing]:
+    """CPU time of each run in `repeat` rounds, the runs taking turns within a round.
+
+    Taking turns matters on a shared machine: a slow spell then costs every run, not only the one
+    measured in it, so that ratios between runs of one round compare like with like.
+    """
+    timings = {name: Timing([], None) for name in runs}
     for _ in range(repeat):
-        result = None
-        gc.collect()
-        started = time.process_time()
-        result = run()
-        best = min(best, time.process_time() - started)
-    return best, result
+        for name, run in runs.items():
+            timings[name].result = None
+            gc.collect()
+            started = time.process_time()
+            timings[name].result = run()
+            timings[name].rounds.append(time.process_time() - started)
+    return timings
+
+
+def ratio_text(base: Timing, other: Timing) -> str:
+    """base / other, best against best, then the median and range of the ratios round by round."""
+    per_round = sorted(b / o for b, o in zip(base.rounds, other.rounds, strict=True))
+    median, low, high = statistics.median(per_round), per_round[0], per_round[-1]
+    return f"{base.best / other.best:.2f}x (round by round: median {median:.2f}x, {low:.2f}-{high:.2f}x)"
+
+
+@contextmanager
+def hashing_in_python() -> Iterator[None]:
+    """encode_rows with its block hashing in Python, as on a machine where the C module is not built."""
+    saved = match_keys.digest_rows, match_keys.digests
+    match_keys.digest_rows, match_keys.digests = hex_digests.python_digest_rows, hex_digests.python_digests
+    try:
+        yield
+    finally:
+        match_keys.digest_rows, match_keys.digests = saved
+
+
+def encode_email_rows_in_python(emails: list[list[object]]) -> object:
+    with hashing_in_python():
+        return encode_rows(["EMAIL"], emails)
 
 
 def raw_floor(strings: list[str]) -> list[str]:
@@ -311,24 +360,44 @@ def main() -> None:
     emails = [[row[0]] for row in rows]
     email_strings = strings[0 :: len(SCHEMA)]
 
-    ours_s, ours = best_seconds(lambda: encode_rows(SCHEMA, rows, default_country=DEFAULT_COUNTRY), args.repeat)
-    floor_s, _ = best_seconds(lambda: raw_floor(strings), args.repeat)
-    email_s, _ = best_seconds(lambda: encode_rows(["EMAIL"], emails), args.repeat)
-    email_floor_s, _ = best_seconds(lambda: raw_floor(email_strings), args.repeat)
+    six = timed_in_turns(
+        {
+            "ours": lambda: encode_rows(SCHEMA, rows, default_country=DEFAULT_COUNTRY),
+            "floor": lambda: raw_floor(strings),
+        },
+        args.repeat,
+    )
+    ours, ours_s = six["ours"].result, six["ours"].best
     email_column = [row[0] for row in rows]
-    minimal_s, _ = best_seconds(lambda: minimal_email_rows(email_column), args.repeat)
-    row_floor_s, _ = best_seconds(lambda: row_api_floor(emails), args.repeat)
+    email_runs: dict[str, Callable[[], object]] = {
+        "ours": lambda: encode_rows(["EMAIL"], emails),
+        "floor": lambda: raw_floor(email_strings),
+        "minimal": lambda: minimal_email_rows(email_column),
+        "row floor": lambda: row_api_floor(emails),
+    }
+    if hex_digests.NATIVE:
+        email_runs["python hashing"] = lambda: encode_email_rows_in_python(emails)
+    email = timed_in_turns(email_runs, args.repeat)
+    for timing in email.values():
+        timing.result = None
+
+    def rate_text(timing: Timing) -> str:
+        return f"{args.rows / timing.best:>12,.0f} rows/s ({timing.best:.2f} s)"
+
     rate = args.rows / ours_s
-    print(f"encode_rows, 6 keys:           {rate:>12,.0f} rows/s ({ours_s:.2f} s)")
-    print(f"raw floor, 6 sha256 per row:   {args.rows / floor_s:>12,.0f} rows/s ({floor_s:.2f} s)")
-    print(f"  encode_rows / raw floor:     {floor_s / ours_s:>12.2f}x")
-    print(f"EMAIL only, encode_rows:       {args.rows / email_s:>12,.0f} rows/s ({email_s:.2f} s)")
-    print(f"EMAIL only, raw floor:         {args.rows / email_floor_s:>12,.0f} rows/s ({email_floor_s:.2f} s)")
-    print(f"  EMAIL encode_rows / floor:   {email_floor_s / email_s:>12.2f}x   (target >= 0.70x)")
-    print(f"EMAIL only, row-API floor (check rows, hash, a list a row): {args.rows / row_floor_s:,.0f} rows/s")
-    print(f"  row-API floor / floor (ceiling of an encode_rows hashing in Python): {email_floor_s / row_floor_s:.2f}x")
-    print(f"EMAIL only, bare trim+lower+hash into rows, no checks: {args.rows / minimal_s:,.0f} rows/s")
-    print(f"  bare / floor: {email_floor_s / minimal_s:.2f}x")
+    print(f"encode_rows, 6 keys:           {rate_text(six['ours'])}")
+    print(f"raw floor, 6 sha256 per row:   {rate_text(six['floor'])}")
+    print(f"  encode_rows / raw floor:     {ratio_text(six['floor'], six['ours'])}")
+    print(f"EMAIL only, encode_rows:       {rate_text(email['ours'])}")
+    print(f"EMAIL only, raw floor:         {rate_text(email['floor'])}")
+    print(f"  EMAIL encode_rows / floor:   {ratio_text(email['floor'], email['ours'])}   (target >= 0.70x)")
+    if "python hashing" in email:
+        print(f"EMAIL only, encode_rows hashing in Python (no C module): {rate_text(email['python hashing'])}")
+        print(f"  / floor: {ratio_text(email['floor'], email['python hashing'])}")
+    print(f"EMAIL only, row-API floor (check rows, hash, a list a row): {rate_text(email['row floor'])}")
+    print(f"  row-API floor / floor: {ratio_text(email['floor'], email['row floor'])}")
+    print(f"EMAIL only, bare trim+lower+hash into rows, no checks: {rate_text(email['minimal'])}")
+    print(f"  bare / floor: {ratio_text(email['floor'], email['minimal'])}")
     print(f"accepted rows: {len(ours.rows):,}; rejected: {Counter(r for _, r in ours.rejected)}")  # type: ignore[attr-defined]
 
     format_params = load_sdk()
