@@ -8,6 +8,8 @@ which tests check; the C module takes about half the time at a million values (d
 
 from __future__ import annotations
 
+from itertools import compress
+
 try:
     # CPython's own SHA-256, the implementation hashlib itself falls back to. For values of a
     # few dozen bytes it is cheaper than OpenSSL's through hashlib, which allocates and frees two
@@ -19,8 +21,6 @@ except ImportError:  # Python 3.12 renamed it _sha2; a build may leave it out
         from _sha2 import sha256  # type: ignore[no-redef]
     except ImportError:
         from hashlib import sha256  # type: ignore[assignment]
-
-from itertools import compress
 
 
 def python_digest_rows(pieces: list[bytes], marks: list[bytes]) -> list[list[str]]:
